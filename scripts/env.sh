@@ -1,0 +1,9 @@
+# Sourced by every script: the one cargo target directory, shared by the native tests, the CLI,
+# the wasm package and the browser tests, and kept outside the clone so that a fresh clone on
+# the same machine does not build Burn cold again. Override with CARGO_TARGET_DIR.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/grl-wasm/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ROOT
+# Print a timestamped step, so that logs show where the minutes go.
+step() { printf '\n[%s %s] %s\n' "$(date +%H:%M:%S)" "$(basename "$0" .sh)" "$*"; }

@@ -1,0 +1,22 @@
+// Shared by the www tests: Debian's Chromium through playwright-core, with the flags of the
+// repository's webdriver.json (the same browser setup as the wasm-pack browser tests), and
+// the built site (www/dist) served by Vite's preview server on a free local port.
+import { readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+import { preview } from "vite";
+
+const webdriver = JSON.parse(readFileSync(new URL("../../webdriver.json", import.meta.url), "utf8"));
+const options = webdriver["goog:chromeOptions"];
+
+/** Launches headless Chromium with WebGPU (SwiftShader) enabled. */
+export function launchBrowser() {
+  return chromium.launch({ executablePath: options.binary, args: options.args, headless: true });
+}
+
+/** Serves www/dist; returns { url, close }. */
+export async function serveDist() {
+  const root = new URL("..", import.meta.url).pathname;
+  const server = await preview({ root, preview: { host: "127.0.0.1", port: 0 }, logLevel: "warn" });
+  const url = server.resolvedUrls.local[0];
+  return { url, close: () => server.close() };
+}
