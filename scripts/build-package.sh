@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the npm package into pkg/ (settings from wasm-pack.toml), shrinks the .wasm with npm's
-# binaryen, and prints its size raw and gzipped.
+# binaryen (Debian's wasm-opt breaks modules), and prints its size raw and gzipped.
+# wasm-opt takes minutes on this module, so its output is cached by the input's hash.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -11,9 +12,18 @@ wasm-pack build $(python3 scripts/config.py build-flags)
 
 out_dir=$(python3 scripts/config.py get build.out-dir)
 wasm="$out_dir/grl_wasm_bg.wasm"
-step "wasm-opt $(python3 scripts/config.py get build.wasm-opt)"
-# shellcheck disable=SC2046
-www/node_modules/.bin/wasm-opt $(python3 scripts/config.py get build.wasm-opt) "$wasm" -o "$wasm.opt"
-mv "$wasm.opt" "$wasm"
+flags=$(python3 scripts/config.py get build.wasm-opt)
+key=$( (sha256sum "$wasm" | cut -d' ' -f1; echo "$flags"; www/node_modules/.bin/wasm-opt --version) | sha256sum | cut -d' ' -f1)
+cached="$CARGO_TARGET_DIR/../wasm-opt-cache/$key.wasm"
+if [ -f "$cached" ]; then
+  step "wasm-opt: unchanged input, cached output"
+else
+  step "wasm-opt $flags (minutes)"
+  mkdir -p "$(dirname "$cached")"
+  # shellcheck disable=SC2086
+  www/node_modules/.bin/wasm-opt $flags "$wasm" -o "$cached.tmp"
+  mv "$cached.tmp" "$cached"
+fi
+cp "$cached" "$wasm"
 printf 'wasm size: %s bytes raw, %s bytes gzipped (%s)\n' \
   "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" "$wasm"

@@ -76,7 +76,7 @@ pub async fn run_probe(device: &Device) -> Result<ProbeReport, String> {
         .await
         .map_err(|e| format!("reading the probe back from {device:?} failed: {e:?}"))?;
     let values = data
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .map_err(|e| format!("probe output is not f32: {e:?}"))?;
     let max_abs_err = max_abs_diff(&values, &probe_reference());
     Ok(ProbeReport { values, max_abs_err })

@@ -83,6 +83,11 @@ pub async fn probe(backend: String) -> Result<JsValue, JsError> {
     };
     let report = run_probe(&device).await.map_err(|e| JsError::new(&e))?;
     let backend = if backend == "webgpu" { "webgpu" } else { "cpu" };
-    serde_wasm_bindgen::to_value(&ProbeResult { backend, adapter, report })
-        .map_err(|e| JsError::new(&format!("could not convert the probe result: {e}")))
+    to_js(&ProbeResult { backend, adapter, report })
+}
+
+/// A Rust value as a plain JS object (maps too, which serde-wasm-bindgen would make `Map`s).
+fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
+    serde::Serialize::serialize(value, &serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&format!("could not convert a result for JS: {e}")))
 }

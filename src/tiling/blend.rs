@@ -1,0 +1,153 @@
+//! Seamless blending of overlapping tile outputs: each output pixel is the weighted mean of
+//! the tiles covering it, with a raised-cosine weight that falls towards a tile's inner edges
+//! (never its image borders), so seams vanish and every pixel has a positive weight.
+
+use super::geometry::TileRect;
+
+/// Weight of position `i` along a tile axis of length `len` whose ramps are `ramp` pixels long;
+/// `ramp_start` / `ramp_end` say whether that edge is inside the image (shared with a neighbour).
+/// The raised cosine is sampled at pixel centres, so no weight is zero.
+fn axis_weight(i: usize, len: usize, ramp: usize, ramp_start: bool, ramp_end: bool) -> f32 {
+    let rise = |d: usize| {
+        if ramp == 0 || d >= ramp {
+            1.0
+        } else {
+            let t = (d as f32 + 0.5) / ramp as f32;
+            0.5 - 0.5 * (std::f32::consts::PI * t).cos()
+        }
+    };
+    let from_start = if ramp_start { rise(i) } else { 1.0 };
+    let from_end = if ramp_end { rise(len - 1 - i) } else { 1.0 };
+    from_start * from_end
+}
+
+/// Accumulates tile outputs (`channels` planes, output coordinates) into a weighted sum and
+/// turns it into the blended image.
+#[derive(Debug)]
+pub struct Blender {
+    height: usize,
+    width: usize,
+    channels: usize,
+    ramp: usize,
+    /// Weighted sums, planar `[channels, height, width]`.
+    sum: Vec<f32>,
+    /// Sum of weights, `[height, width]`.
+    weight: Vec<f32>,
+}
+
+impl Blender {
+    /// A blender for an output of `height x width x channels`, with ramps of `ramp` output
+    /// pixels (the overlap times the model's scale).
+    pub fn new(height: usize, width: usize, channels: usize, ramp: usize) -> Self {
+        Blender {
+            height,
+            width,
+            channels,
+            ramp,
+            sum: vec![0.0; channels * height * width],
+            weight: vec![0.0; height * width],
+        }
+    }
+
+    /// Adds one tile's output, planar `[channels, rect.h, rect.w]` in output coordinates; the
+    /// parts of the tile outside the image (mirror padding) are dropped.
+    pub fn add(&mut self, rect: TileRect, planes: &[f32]) {
+        assert_eq!(planes.len(), self.channels * rect.h * rect.w, "tile output size");
+        let ramp_top = rect.y > 0;
+        let ramp_left = rect.x > 0;
+        let ramp_bottom = rect.y + rect.h < self.height;
+        let ramp_right = rect.x + rect.w < self.width;
+        let rows = rect.h.min(self.height - rect.y);
+        let cols = rect.w.min(self.width - rect.x);
+        let col_weights: Vec<f32> =
+            (0..cols).map(|c| axis_weight(c, rect.w, self.ramp, ramp_left, ramp_right)).collect();
+        for r in 0..rows {
+            let wr = axis_weight(r, rect.h, self.ramp, ramp_top, ramp_bottom);
+            let out_row = (rect.y + r) * self.width + rect.x;
+            for (c, &wc) in col_weights.iter().enumerate() {
+                let w = wr * wc;
+                self.weight[out_row + c] += w;
+                for ch in 0..self.channels {
+                    let src = (ch * rect.h + r) * rect.w + c;
+                    self.sum[ch * self.height * self.width + out_row + c] += w * planes[src];
+                }
+            }
+        }
+    }
+
+    /// The blended image, planar `[channels, height, width]`; `None` if a pixel got no weight
+    /// (a plan that does not cover the image).
+    pub fn finish(self) -> Option<Vec<f32>> {
+        if self.weight.iter().any(|&w| w <= 0.0) {
+            return None;
+        }
+        let plane = self.height * self.width;
+        let mut out = self.sum;
+        for (i, v) in out.iter_mut().enumerate() {
+            *v /= self.weight[i % plane];
+        }
+        Some(out)
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::tiling::geometry::plan_tiles;
+
+    #[test]
+    fn weights_fall_towards_inner_edges_only() {
+        assert_eq!(axis_weight(0, 16, 4, false, false), 1.0);
+        let w0 = axis_weight(0, 16, 4, true, false);
+        let w3 = axis_weight(3, 16, 4, true, false);
+        assert!(w0 > 0.0 && w0 < 0.2 && w3 > 0.9 && w3 < 1.0, "{w0} {w3}");
+        assert_eq!(axis_weight(8, 16, 4, true, true), 1.0);
+        assert!((axis_weight(15, 16, 4, false, true) - w0).abs() < 1e-7, "symmetric");
+    }
+
+    #[test]
+    fn blending_tiles_of_a_constant_image_gives_it_back() {
+        // Any weighted mean of equal values is that value: checks normalisation and coverage.
+        let (h, w, scale) = (70, 95, 2);
+        let plan = plan_tiles(h, w, 32, 8, 8).unwrap();
+        let mut blender = Blender::new(h * scale, w * scale, 3, 8 * scale);
+        for t in &plan.tiles {
+            let r = t.scaled(scale);
+            let planes: Vec<f32> = (0..3).flat_map(|c| vec![c as f32 + 0.25; r.h * r.w]).collect();
+            blender.add(r, &planes);
+        }
+        let out = blender.finish().expect("every pixel covered");
+        for c in 0..3 {
+            let plane = &out[c * h * scale * w * scale..(c + 1) * h * scale * w * scale];
+            assert!(plane.iter().all(|&v| (v - (c as f32 + 0.25)).abs() < 1e-6));
+        }
+    }
+
+    #[test]
+    fn blending_tiles_cut_from_an_image_gives_it_back() {
+        // Tiles that agree where they overlap (crops of one image) blend to that image exactly.
+        let (h, w) = (50, 61);
+        let image: Vec<f32> = (0..h * w).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
+        let plan = plan_tiles(h, w, 24, 6, 8).unwrap();
+        let mut blender = Blender::new(h, w, 1, 6);
+        for t in &plan.tiles {
+            let planes: Vec<f32> = (0..t.h * t.w)
+                .map(|i| {
+                    let (y, x) = (t.y + i / t.w, t.x + i % t.w);
+                    if y < h && x < w { image[y * w + x] } else { -1.0 }
+                })
+                .collect();
+            blender.add(*t, &planes);
+        }
+        let out = blender.finish().unwrap();
+        let err = out.iter().zip(&image).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(err < 1e-6, "max error {err}");
+    }
+
+    #[test]
+    fn an_uncovered_pixel_is_reported() {
+        let mut blender = Blender::new(4, 4, 1, 0);
+        blender.add(TileRect { y: 0, x: 0, h: 2, w: 4 }, &[1.0; 8]);
+        assert!(blender.finish().is_none());
+    }
+}

@@ -1,0 +1,198 @@
+//! Tile geometry: where the tiles of an image go. Pure integer logic, native-testable.
+//!
+//! Rules (SwinIR / chaiNNer style): one tile shape for the whole image, so tables, masks and
+//! kernels are built once; each side a multiple of the model's `pad_size`; tiles spread evenly
+//! with at least `overlap` pixels shared by neighbours; the last tile flush with the border.
+//! An image side shorter than the tile gets a tile of that side rounded up to `pad_size`, and
+//! the reader mirrors the image into the rest (see [`TileRect::source`]).
+
+use std::fmt;
+
+/// A rectangle in image pixels: rows `y..y + h`, columns `x..x + w`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileRect {
+    pub y: usize,
+    pub x: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl TileRect {
+    /// This rectangle in output coordinates of a model that upscales by `scale`.
+    pub fn scaled(&self, scale: usize) -> TileRect {
+        TileRect { y: self.y * scale, x: self.x * scale, h: self.h * scale, w: self.w * scale }
+    }
+}
+
+/// Where the tiles of one image go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TilePlan {
+    /// Image height and width.
+    pub image: (usize, usize),
+    /// The one tile shape (height, width), each a multiple of `pad_size`.
+    pub tile: (usize, usize),
+    /// The overlap asked for; neighbouring tiles share at least this many pixels.
+    pub overlap: usize,
+    /// Tiles, row by row. Tiles may extend past the image where the image is smaller than a tile.
+    pub tiles: Vec<TileRect>,
+}
+
+/// Why a plan cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TilingError {
+    EmptyImage { height: usize, width: usize },
+    ZeroMultiple,
+    TileTooSmall { tile: usize, pad_size: usize },
+    OverlapTooLarge { overlap: usize, tile: usize },
+}
+
+impl fmt::Display for TilingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TilingError::EmptyImage { height, width } => {
+                write!(f, "image is {width}x{height}: expected at least 1x1 pixels")
+            }
+            TilingError::ZeroMultiple => write!(f, "pad_size is 0: expected at least 1"),
+            TilingError::TileTooSmall { tile, pad_size } => {
+                write!(f, "tile size {tile} is smaller than the model's pad size {pad_size}")
+            }
+            TilingError::OverlapTooLarge { overlap, tile } => write!(
+                f,
+                "overlap {overlap} leaves no progress with tile {tile}: expected overlap < tile / 2"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TilingError {}
+
+/// `n` rounded up to a multiple of `m`.
+pub fn round_up(n: usize, m: usize) -> usize {
+    n.div_ceil(m) * m
+}
+
+/// Starts of the tiles along one axis of length `len`, for tiles of length `tile`: evenly
+/// spread, first at 0, last at `len - tile` (flush), neighbours sharing at least `overlap`.
+fn axis_starts(len: usize, tile: usize, overlap: usize) -> Vec<usize> {
+    if len <= tile {
+        return vec![0];
+    }
+    let stride = tile - overlap;
+    let count = (len - overlap).div_ceil(stride); // smallest count whose tiles cover len
+    let span = len - tile;
+    (0..count).map(|i| (i * span + (count - 1) / 2) / (count - 1)).collect()
+}
+
+/// Plans the tiles of a `height x width` image for tiles of at most `tile` pixels a side, each
+/// side a multiple of `pad_size`, sharing at least `overlap` pixels with neighbours.
+pub fn plan_tiles(
+    height: usize,
+    width: usize,
+    tile: usize,
+    overlap: usize,
+    pad_size: usize,
+) -> Result<TilePlan, TilingError> {
+    if height == 0 || width == 0 {
+        return Err(TilingError::EmptyImage { height, width });
+    }
+    if pad_size == 0 {
+        return Err(TilingError::ZeroMultiple);
+    }
+    let side = tile / pad_size * pad_size; // the largest allowed side not above `tile`
+    if side == 0 {
+        return Err(TilingError::TileTooSmall { tile, pad_size });
+    }
+    if overlap * 2 >= side {
+        return Err(TilingError::OverlapTooLarge { overlap, tile: side });
+    }
+    let th = side.min(round_up(height, pad_size));
+    let tw = side.min(round_up(width, pad_size));
+    let rows = axis_starts(height, th, overlap);
+    let cols = axis_starts(width, tw, overlap);
+    let tiles = rows
+        .iter()
+        .flat_map(|&y| cols.iter().map(move |&x| TileRect { y, x, h: th, w: tw }))
+        .collect();
+    Ok(TilePlan { image: (height, width), tile: (th, tw), overlap, tiles })
+}
+
+/// The image coordinate read for tile coordinate `i` on an axis of length `len`: mirror
+/// (reflect, without repeating the edge) past the border, as the model's own padding does.
+pub fn mirror(i: usize, len: usize) -> usize {
+    if len == 1 {
+        return 0;
+    }
+    let period = 2 * (len - 1);
+    let m = i % period;
+    if m < len { m } else { period - m }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// Checks the properties every plan must have, for one image and setting.
+    fn check_plan(h: usize, w: usize, tile: usize, overlap: usize, pad: usize) {
+        let plan = plan_tiles(h, w, tile, overlap, pad).unwrap();
+        let (th, tw) = plan.tile;
+        assert!(th % pad == 0 && tw % pad == 0, "tile {th}x{tw} not a multiple of {pad}");
+        assert!(th <= tile.max(pad) && tw <= tile.max(pad));
+        let mut covered = vec![0u32; h * w];
+        for t in &plan.tiles {
+            assert_eq!((t.h, t.w), (th, tw), "one tile shape for the whole image");
+            // Inside the image, or starting at 0 where the image is smaller than the tile.
+            assert!(t.y + t.h <= h.max(th) && t.x + t.w <= w.max(tw), "{t:?} outside {h}x{w}");
+            for y in t.y..(t.y + t.h).min(h) {
+                for x in t.x..(t.x + t.w).min(w) {
+                    covered[y * w + x] += 1;
+                }
+            }
+        }
+        assert!(covered.iter().all(|&c| c > 0), "{h}x{w} tile {tile} overlap {overlap}: a pixel is not covered");
+        // The last tile of each axis is flush with the border.
+        let last = plan.tiles.last().unwrap();
+        assert_eq!(last.y + last.h, h.max(th));
+        assert_eq!(last.x + last.w, w.max(tw));
+    }
+
+    #[test]
+    fn plans_cover_every_pixel_with_flush_last_tiles() {
+        for &(h, w) in &[(1, 1), (37, 53), (64, 64), (65, 64), (200, 301), (1000, 17), (4000, 6000)] {
+            for &(tile, overlap, pad) in &[(64, 8, 16), (128, 16, 32), (256, 32, 64), (96, 0, 8), (100, 10, 8)] {
+                check_plan(h, w, tile, overlap, pad);
+            }
+        }
+    }
+
+    #[test]
+    fn tiles_are_evenly_spread_and_share_the_overlap() {
+        let starts = axis_starts(300, 128, 16);
+        assert_eq!(starts, vec![0, 86, 172]); // 3 tiles: 0..128, 86..214, 172..300
+        let gaps: Vec<usize> = starts.windows(2).map(|p| p[1] - p[0]).collect();
+        assert!(gaps.iter().all(|&g| g <= 128 - 16), "overlap kept: {gaps:?}");
+        assert!(gaps.iter().max().unwrap() - gaps.iter().min().unwrap() <= 1, "even: {gaps:?}");
+    }
+
+    #[test]
+    fn small_images_get_one_padded_tile() {
+        let plan = plan_tiles(37, 53, 256, 16, 16).unwrap();
+        assert_eq!(plan.tile, (48, 64));
+        assert_eq!(plan.tiles, vec![TileRect { y: 0, x: 0, h: 48, w: 64 }]);
+    }
+
+    #[test]
+    fn bad_settings_are_errors_that_name_the_values() {
+        assert_eq!(plan_tiles(0, 5, 64, 8, 16), Err(TilingError::EmptyImage { height: 0, width: 5 }));
+        let e = plan_tiles(64, 64, 8, 0, 16).unwrap_err();
+        assert_eq!(e.to_string(), "tile size 8 is smaller than the model's pad size 16");
+        let e = plan_tiles(64, 64, 64, 32, 16).unwrap_err();
+        assert!(e.to_string().contains("overlap 32"), "{e}");
+    }
+
+    #[test]
+    fn mirror_reflects_without_repeating_the_edge() {
+        let got: Vec<usize> = (0..10).map(|i| mirror(i, 4)).collect();
+        assert_eq!(got, vec![0, 1, 2, 3, 2, 1, 0, 1, 2, 3]);
+        assert_eq!(mirror(5, 1), 0);
+    }
+}

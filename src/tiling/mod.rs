@@ -1,0 +1,4 @@
+//! The tiling scheduler: any image size within the GPU's limits, blended without seams.
+
+pub mod blend;
+pub mod geometry;
