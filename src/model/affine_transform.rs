@@ -1,0 +1,340 @@
+//! [`AffineTransform`]: the cosine-similarity attention core shared by every branch, with its
+//! learned per-head temperature and continuous relative-position bias (reference
+//! `AffineTransform` and `Attention.attn` in `mixed_attn_block_efficient.py`).
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Device, Int, Tensor};
+
+use super::tables::ShiftMask;
+
+/// Upper bound of the logit scale, `ln(1 / 0.01)`: the temperature is at most 100.
+pub const MAX_LOGIT_SCALE: f64 = 4.605_170_185_988_091; // ln(100)
+
+/// Magnitude of the relative-position bias: `16 * sigmoid(cpb_mlp(table))`.
+pub const BIAS_MAGNITUDE: f64 = 16.0;
+
+/// Configuration of an [`AffineTransform`].
+#[derive(Config, Debug)]
+pub struct AffineTransformConfig {
+    /// Attention heads.
+    pub num_heads: usize,
+    /// Hidden width of the bias MLP. Default: 512.
+    #[config(default = 512)]
+    pub cpb_hidden: usize,
+    /// Initial logit scale, `ln(10)` in the reference. Default: 2.302585092994046.
+    #[config(default = 2.302_585_092_994_046)]
+    pub initial_logit_scale: f64,
+}
+
+/// The MLP mapping relative coordinates to per-head biases (reference `CPB_MLP`:
+/// Linear(2, hidden) + ReLU + Linear(hidden, heads, no bias); reference keys `cpb_mlp.0`
+/// and `cpb_mlp.2`, here `cpb_mlp.fc1` and `cpb_mlp.fc2`).
+#[derive(Module, Debug)]
+pub struct CpbMlp {
+    /// Linear(2, hidden) with bias.
+    pub fc1: Linear,
+    /// Linear(hidden, heads) without bias.
+    pub fc2: Linear,
+}
+
+/// Turns cosine similarities into attention logits and attends:
+/// `softmax(cos(q, k) * exp(min(logit_scale, ln 100)) + 16 * sigmoid(cpb_mlp(table))[index]
+/// + mask) @ v`.
+#[derive(Module, Debug)]
+pub struct AffineTransform {
+    /// Per-head log temperature, `[heads, 1, 1]`.
+    pub logit_scale: Param<Tensor<3>>,
+    /// Relative-position bias MLP.
+    pub cpb_mlp: CpbMlp,
+}
+
+impl AffineTransformConfig {
+    /// Initializes an [`AffineTransform`] with the reference's initial values for the scale.
+    pub fn init(&self, device: &Device) -> AffineTransform {
+        let logit_scale =
+            Initializer::Constant { value: self.initial_logit_scale }.init([self.num_heads, 1, 1], device);
+        AffineTransform {
+            logit_scale,
+            cpb_mlp: CpbMlp {
+                fc1: LinearConfig::new(2, self.cpb_hidden).init(device),
+                fc2: LinearConfig::new(self.cpb_hidden, self.num_heads).with_bias(false).init(device),
+            },
+        }
+    }
+}
+
+/// L2-normalises the last axis like `F.normalize(x, dim=-1)`: `x / max(|x|, 1e-12)`.
+fn l2_normalize(x: Tensor<4>) -> Tensor<4> {
+    let norm = x.clone().square().sum_dim(3).sqrt().clamp_min(1e-12);
+    x / norm
+}
+
+impl AffineTransform {
+    /// Number of heads.
+    pub fn num_heads(&self) -> usize {
+        self.logit_scale.dims()[0]
+    }
+
+    /// The per-head temperature `exp(min(logit_scale, ln 100))`.
+    ///
+    /// # Shapes
+    ///
+    /// - output: `[1, heads, 1, 1]`
+    pub fn temperature(&self) -> Tensor<4> {
+        let heads = self.num_heads();
+        self.logit_scale.val().clamp_max(MAX_LOGIT_SCALE).exp().reshape([1, heads, 1, 1])
+    }
+
+    /// The relative-position bias `16 * sigmoid(cpb_mlp(table))` gathered by `index`.
+    ///
+    /// # Shapes
+    ///
+    /// - table: `[T, 2]` (flattened coordinate table)
+    /// - index: `[n_q * n_k]`, values in `0..T`
+    /// - output: `[heads, n_q, n_k]`
+    pub fn bias(&self, table: Tensor<2>, index: Tensor<1, Int>, n_q: usize, n_k: usize) -> Tensor<3> {
+        let heads = self.num_heads();
+        let hidden = relu(self.cpb_mlp.fc1.forward(table));
+        let per_entry = sigmoid(self.cpb_mlp.fc2.forward(hidden)) * BIAS_MAGNITUDE; // [T, heads]
+        per_entry.select(0, index).reshape([n_q, n_k, heads]).permute([2, 0, 1])
+    }
+
+    /// Cosine attention of `q` over `k`/`v` with this transform, window by window.
+    ///
+    /// Runs on the fused attention op: the temperature is folded into the normalised queries,
+    /// the op gets a unit scale and the bias as its additive `attn_bias`, broadcast over the
+    /// windows. With a shift mask, only the windows of the last row and column of the
+    /// partition are masked ([`ShiftMask`]); the others run unmasked.
+    ///
+    /// # Shapes
+    ///
+    /// - q: `[B * nW, heads, n_q, d]`, windows row-major within each image
+    /// - k: `[B * nW, heads, n_k, d]`
+    /// - v: `[B * nW, heads, n_k, d_v]`
+    /// - table: `[T, 2]`; index: `[n_q * n_k]`
+    /// - output: `[B * nW, heads, n_q, d_v]`
+    pub fn forward(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        table: Tensor<2>,
+        index: Tensor<1, Int>,
+        mask: Option<&ShiftMask>,
+    ) -> Tensor<4> {
+        let [_, _, n_q, _] = q.dims();
+        let n_k = k.dims()[2];
+        let q = l2_normalize(q) * self.temperature();
+        let k = l2_normalize(k);
+        let bias = self.bias(table, index, n_q, n_k).unsqueeze::<4>(); // [1, heads, n_q, n_k]
+        match mask {
+            None => attend(q, k, v, bias),
+            Some(mask) => attend_shifted(q, k, v, bias, mask),
+        }
+    }
+}
+
+/// `softmax(q k^T + bias) v` on the fused op.
+///
+/// # Shapes
+///
+/// - q: `[B', heads, n_q, d]`; k: `[B', heads, n_k, d]`; v: `[B', heads, n_k, d_v]`
+/// - bias: `[1, heads, n_q, n_k]`
+/// - output: `[B', heads, n_q, d_v]`
+fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
+    let options = AttentionModuleOptions { scale: Some(1.0), softcap: None, is_causal: false };
+    attention(q, k, v, None, Some(bias), options)
+}
+
+/// [`attend`] with a per-window mask: the windows are folded into the head axis so that
+/// bias plus mask, `[1, nW * heads, n_q, n_k]`, broadcasts over the images.
+///
+/// # Shapes
+///
+/// - q: `[B * nW, heads, n_q, d]`; k, v: `[B * nW, heads, n_k, _]`
+/// - bias: `[1, heads, n_q, n_k]`; mask: `[nW, n_q, n_k]`
+/// - output: `[B * nW, heads, n_q, d_v]`
+fn attend_masked(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>, mask: Tensor<3>) -> Tensor<4> {
+    let [batch, heads, n_q, _] = q.dims();
+    let [windows, _, n_k] = mask.dims();
+    let d_v = v.dims()[3];
+    let images = batch / windows;
+    let bias = (bias + mask.unsqueeze_dim::<4>(1)).reshape([1, windows * heads, n_q, n_k]);
+    let fold = |t: Tensor<4>| {
+        let [_, _, n, d] = t.dims();
+        t.reshape([images, windows * heads, n, d])
+    };
+    attend(fold(q), fold(k), fold(v), bias).reshape([batch, heads, n_q, d_v])
+}
+
+/// Attention over a shifted partition: unmasked for the interior windows, masked for the last
+/// column and the last row.
+///
+/// # Shapes
+///
+/// - q: `[B * rows * cols, heads, n_q, d]`; k, v: `[B * rows * cols, heads, n_k, _]`
+/// - bias: `[1, heads, n_q, n_k]`
+/// - output: `[B * rows * cols, heads, n_q, d_v]`
+fn attend_shifted(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>, mask: &ShiftMask) -> Tensor<4> {
+    let [batch, heads, n_q, _] = q.dims();
+    let d_v = v.dims()[3];
+    let [rows, cols] = mask.grid;
+    let images = batch / (rows * cols);
+    // Windows as a [B, rows, cols, heads * n * d] grid, and back.
+    let grid = |t: Tensor<4>| {
+        let [_, h, n, d] = t.dims();
+        t.reshape([images, rows, cols, h * n * d])
+    };
+    let windows = |t: Tensor<4>, n: usize, d: usize| {
+        let [b, r, c, _] = t.dims();
+        t.reshape([b * r * c, heads, n, d])
+    };
+    let (n_k, d) = (k.dims()[2], k.dims()[3]);
+    let (q, k, v) = (grid(q), grid(k), grid(v));
+    let part = |r: std::ops::Range<usize>, c: std::ops::Range<usize>| {
+        let cut = |t: &Tensor<4>, n, d| windows(t.clone().slice_dim(1, r.clone()).slice_dim(2, c.clone()), n, d);
+        (cut(&q, n_q, d), cut(&k, n_k, d), cut(&v, n_k, d_v))
+    };
+    let out_grid = |t: Tensor<4>, r: usize, c: usize| t.reshape([images, r, c, heads * n_q * d_v]);
+
+    let (qb, kb, vb) = part(rows - 1..rows, 0..cols);
+    let bottom = out_grid(attend_masked(qb, kb, vb, bias.clone(), mask.last_row.clone()), 1, cols);
+    let out = match &mask.last_column {
+        None => bottom,
+        Some(column_mask) => {
+            let (qc, kc, vc) = part(0..rows - 1, cols - 1..cols);
+            let column = out_grid(attend_masked(qc, kc, vc, bias.clone(), column_mask.clone()), rows - 1, 1);
+            let top = if cols > 1 {
+                let (qi, ki, vi) = part(0..rows - 1, 0..cols - 1);
+                let interior = out_grid(attend(qi, ki, vi, bias), rows - 1, cols - 1);
+                Tensor::cat(vec![interior, column], 2)
+            } else {
+                column
+            };
+            Tensor::cat(vec![top, bottom], 1)
+        }
+    };
+    out.reshape([batch, heads, n_q, d_v])
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use burn::tensor::activation::softmax;
+    use burn::tensor::{Distribution, TensorData, Tolerance};
+
+    /// The reference computation written out: logits = cos * scale + bias + mask, softmax, @ v.
+    fn naive(
+        transform: &AffineTransform,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        bias: Tensor<3>,
+        mask: Option<Tensor<3>>,
+    ) -> Tensor<4> {
+        let [b, h, nq, _] = q.dims();
+        let nk = k.dims()[2];
+        let cos = l2_normalize(q).matmul(l2_normalize(k).swap_dims(2, 3));
+        let mut logits = cos * transform.temperature() + bias.unsqueeze::<4>();
+        if let Some(mask) = mask {
+            let nw = mask.dims()[0];
+            let m = mask.unsqueeze_dim::<4>(1).reshape([1, nw, 1, nq, nk]).expand([b / nw, nw, h, nq, nk]);
+            logits = logits + m.reshape([b, h, nq, nk]);
+        }
+        softmax(logits, 3).matmul(v)
+    }
+
+    fn setup(device: &Device) -> (AffineTransform, Tensor<2>, Tensor<1, Int>) {
+        let transform = AffineTransformConfig::new(2).with_cpb_hidden(8).init(device);
+        // A high scale for head 1, to exercise the clamp at ln(100).
+        let transform = AffineTransform {
+            logit_scale: Param::from_tensor(Tensor::from_data(TensorData::new(vec![1.0f32, 6.0], [2, 1, 1]), device)),
+            ..transform
+        };
+        let table = Tensor::<2>::random([5, 2], Distribution::Uniform(-1.0, 1.0), device);
+        let index = Tensor::<1, Int>::from_data(
+            TensorData::new((0..12).map(|i| (i * 7 % 5) as i64).collect::<Vec<_>>(), [12]),
+            device,
+        );
+        (transform, table, index)
+    }
+
+    #[test]
+    fn temperature_is_clamped_at_100() {
+        let device = Device::flex();
+        let (transform, _, _) = setup(&device);
+        let t = transform.temperature().into_data().try_to_vec::<f32>().unwrap();
+        assert!((t[0] - 1f32.exp()).abs() < 1e-5);
+        assert!((t[1] - 100.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn bias_gathers_rows_of_the_table() {
+        let device = Device::flex();
+        let (transform, table, index) = setup(&device);
+        let bias = transform.bias(table.clone(), index, 3, 4); // [2, 3, 4]
+        let full = sigmoid(transform.cpb_mlp.fc2.forward(relu(transform.cpb_mlp.fc1.forward(table)))) * 16.0;
+        let full = full.into_data().try_to_vec::<f32>().unwrap(); // [5, 2]
+        let bias = bias.into_data().try_to_vec::<f32>().unwrap();
+        for head in 0..2 {
+            for pair in 0..12 {
+                let row = pair * 7 % 5;
+                assert_eq!(bias[head * 12 + pair], full[row * 2 + head]);
+            }
+        }
+    }
+
+    #[test]
+    fn forward_matches_the_naive_computation() {
+        use crate::model::tables::{ShiftMask, region_ids};
+        let device = Device::flex();
+        let (transform, table, _) = setup(&device);
+        // 2 images of a 3 x 4 window partition, windows of 2 x 2 tokens shifted by 1: every
+        // case of the interior / last column / last row split.
+        let (images, windows) = (2, 12);
+        let ids = region_ids([6, 8], [2, 2], [1, 1]);
+        let ids_t = Tensor::<2, Int>::from_data(TensorData::new(ids, [windows, 4]), &device);
+        let mask = ShiftMask::new([3, 4], ids_t.clone(), ids_t);
+        let index = Tensor::<1, Int>::from_data(
+            TensorData::new((0..16).map(|i| (i * 7 % 5) as i64).collect::<Vec<_>>(), [16]),
+            &device,
+        );
+        let q = Tensor::<4>::random([images * windows, 2, 4, 5], Distribution::Normal(0.0, 1.0), &device);
+        let k = Tensor::<4>::random([images * windows, 2, 4, 5], Distribution::Normal(0.0, 1.0), &device);
+        let v = Tensor::<4>::random([images * windows, 2, 4, 6], Distribution::Normal(0.0, 1.0), &device);
+        let bias = transform.bias(table.clone(), index.clone(), 4, 4);
+        for shift in [None, Some(&mask)] {
+            let got = transform.forward(q.clone(), k.clone(), v.clone(), table.clone(), index.clone(), shift);
+            let expected = naive(&transform, q.clone(), k.clone(), v.clone(), bias.clone(), shift.map(|m| m.full()));
+            assert_eq!(got.dims(), [images * windows, 2, 4, 6]);
+            got.into_data().assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-5));
+        }
+    }
+
+    #[test]
+    fn single_row_and_single_column_partitions() {
+        use crate::model::tables::{ShiftMask, region_ids};
+        let device = Device::flex();
+        let (transform, table, _) = setup(&device);
+        let index = Tensor::<1, Int>::from_data(
+            TensorData::new((0..16).map(|i| (i % 5) as i64).collect::<Vec<_>>(), [16]),
+            &device,
+        );
+        let bias = transform.bias(table.clone(), index.clone(), 4, 4);
+        for (input, grid) in [([2, 8], [1, 4]), ([6, 2], [3, 1]), ([2, 2], [1, 1])] {
+            let windows = grid[0] * grid[1];
+            let ids = region_ids(input, [2, 2], [1, 1]);
+            let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [windows, 4]), &device);
+            let mask = ShiftMask::new(grid, ids.clone(), ids);
+            let q = Tensor::<4>::random([windows, 2, 4, 3], Distribution::Normal(0.0, 1.0), &device);
+            let got = transform.forward(q.clone(), q.clone(), q.clone(), table.clone(), index.clone(), Some(&mask));
+            let expected = naive(&transform, q.clone(), q.clone(), q, bias.clone(), Some(mask.full()));
+            got.into_data().assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-5));
+        }
+    }
+}

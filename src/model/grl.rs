@@ -1,0 +1,385 @@
+//! [`Grl`]: the whole network (reference `GRL` in `models/networks/grl.py`).
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, PaddingConfig2d};
+use burn::tensor::activation::leaky_relu;
+use burn::tensor::ops::PadMode;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::block::BlockConfig;
+use super::config::{GrlConfig, Upsampler};
+use super::intermediates::{Intermediates, Probe, child, record_map, record_tokens};
+use super::stage::{TransformerStage, TransformerStageConfig};
+use super::tables::TableIndexMask;
+use super::upsample::{Upsample, UpsampleConfig};
+
+/// Channels of the reconstruction tail of `pixelshuffle` and `nearest+conv`.
+pub const NUM_OUT_FEATS: usize = 64;
+
+/// Negative slope of the LeakyReLU after `conv_before_upsample` (PyTorch's default).
+const LRELU_SLOPE_BEFORE_UPSAMPLE: f64 = 0.01;
+
+/// Negative slope of the LeakyReLUs of the `nearest+conv` tail.
+const LRELU_SLOPE_NEAREST: f64 = 0.2;
+
+/// GRL: a 3x3 head, residual groups of mixed window / anchored-stripe attention blocks, and a
+/// reconstruction tail. Field names follow the reference state-dict keys.
+#[derive(Module, Debug)]
+pub struct Grl {
+    /// Conv 3x3, in -> C.
+    pub conv_first: Conv2d,
+    /// LayerNorm on the tokens entering the body.
+    pub norm_start: LayerNorm,
+    /// The stages (residual groups).
+    pub layers: Vec<TransformerStage>,
+    /// LayerNorm on the tokens leaving the body.
+    pub norm_end: LayerNorm,
+    /// Conv 3x3, C -> C, before the long skip.
+    pub conv_after_body: Conv2d,
+    /// Conv 3x3 C -> 64 (reference `conv_before_upsample.0`; `pixelshuffle`, `nearest+conv`).
+    pub conv_before_upsample: Option<Conv2d>,
+    /// Pixel-shuffle upsampler (`pixelshuffle`, `pixelshuffledirect`).
+    pub upsample: Option<Upsample>,
+    /// Conv 3x3 64 -> 64 after the first nearest x2 (`nearest+conv`).
+    pub conv_up1: Option<Conv2d>,
+    /// Conv 3x3 64 -> 64 after the second nearest x2 (`nearest+conv`).
+    pub conv_up2: Option<Conv2d>,
+    /// Conv 3x3 64 -> 64 at high resolution (`nearest+conv`).
+    pub conv_hr: Option<Conv2d>,
+    /// Last conv to the output channels (all tails but `pixelshuffledirect`).
+    pub conv_last: Option<Conv2d>,
+    /// The hyper-parameters (not a weight).
+    #[module(skip)]
+    pub config: GrlConfig,
+}
+
+fn conv3x3(channels_in: usize, channels_out: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([channels_in, channels_out], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(device)
+}
+
+impl GrlConfig {
+    /// Initializes a [`Grl`] with random weights.
+    ///
+    /// # Panics
+    ///
+    /// If the configuration is invalid; call [`GrlConfig::validate`] first to get the error.
+    pub fn init(&self, device: &Device) -> Grl {
+        if let Err(e) = self.validate() {
+            panic!("invalid GRL configuration: {e}");
+        }
+        let c = self.embed_dim;
+        let out = self.out_channels();
+        let layers = (0..self.depths.len())
+            .map(|i| {
+                let block = BlockConfig::new(
+                    c,
+                    self.num_heads_window[i],
+                    self.num_heads_stripe[i],
+                    self.mlp_hidden_dim(),
+                    self.anchor_window_down_factor,
+                )
+                .with_qkv_bias(self.qkv_bias)
+                .with_anchor_pooling(self.anchor_pooling().expect("validated"))
+                .with_local_connection(self.local_connection)
+                .with_res_scale(self.res_scale());
+                TransformerStageConfig::new(self.depths[i], block).with_stripe_shift(self.stripe_shift).init(device)
+            })
+            .collect();
+        let conv = |i, o| Some(conv3x3(i, o, device));
+        let mut model = Grl {
+            conv_first: conv3x3(self.in_channels, c, device),
+            norm_start: LayerNormConfig::new(c).init(device),
+            layers,
+            norm_end: LayerNormConfig::new(c).init(device),
+            conv_after_body: conv3x3(c, c, device),
+            conv_before_upsample: None,
+            upsample: None,
+            conv_up1: None,
+            conv_up2: None,
+            conv_hr: None,
+            conv_last: None,
+            config: self.clone(),
+        };
+        match self.upsampler_kind().expect("validated") {
+            Upsampler::PixelShuffle => {
+                model.conv_before_upsample = conv(c, NUM_OUT_FEATS);
+                model.upsample = Some(UpsampleConfig::new(self.upscale, NUM_OUT_FEATS, NUM_OUT_FEATS).init(device));
+                model.conv_last = conv(NUM_OUT_FEATS, out);
+            }
+            Upsampler::PixelShuffleDirect => {
+                model.upsample = Some(UpsampleConfig::new(self.upscale, c, out).with_one_step(true).init(device));
+            }
+            Upsampler::NearestConv => {
+                model.conv_before_upsample = conv(c, NUM_OUT_FEATS);
+                model.conv_up1 = conv(NUM_OUT_FEATS, NUM_OUT_FEATS);
+                model.conv_up2 = conv(NUM_OUT_FEATS, NUM_OUT_FEATS);
+                model.conv_hr = conv(NUM_OUT_FEATS, NUM_OUT_FEATS);
+                model.conv_last = conv(NUM_OUT_FEATS, out);
+            }
+            Upsampler::Residual => model.conv_last = conv(c, out),
+        }
+        model
+    }
+}
+
+/// Pads bottom and right to multiples of `pad` like the reference's `check_image_size`:
+/// reflect padding, or zero padding when reflection is impossible (a pad not smaller than
+/// its side).
+///
+/// # Shapes
+///
+/// - x: `[B, C, H, W]`
+/// - output: `[B, C, H', W']` with `H'`, `W'` the next multiples of `pad`
+pub fn pad_to_multiple(x: Tensor<4>, pad: usize) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let (ph, pw) = ((pad - h % pad) % pad, (pad - w % pad) % pad);
+    if ph == 0 && pw == 0 {
+        return x;
+    }
+    let mode = if ph < h && pw < w { PadMode::Reflect } else { PadMode::Constant(0.0) };
+    x.pad([(0, ph), (0, pw)], mode)
+}
+
+impl Grl {
+    /// The padded size the body works on for an `[height, width]` input.
+    pub fn padded_size(&self, size: [usize; 2]) -> [usize; 2] {
+        let pad = self.config.pad_size();
+        size.map(|s| s.div_ceil(pad) * pad)
+    }
+
+    /// Builds the tables, indices and masks for an `[height, width]` input (they depend only
+    /// on its padded size); reuse them across calls of [`Grl::forward_with_tables`].
+    pub fn tables(&self, size: [usize; 2], device: &Device) -> TableIndexMask {
+        TableIndexMask::new(&self.config, self.padded_size(size), device)
+    }
+
+    /// Restores an image batch; values are in [0, 1].
+    ///
+    /// # Shapes
+    ///
+    /// - x: `[B, in_channels, H, W]`
+    /// - output: `[B, out_channels, H * upscale, W * upscale]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let tables = self.tables([h, w], &x.device());
+        self.forward_impl(x, &tables, None)
+    }
+
+    /// [`Grl::forward`] with prebuilt tables (from [`Grl::tables`] for an input of the same
+    /// padded size).
+    pub fn forward_with_tables(&self, x: Tensor<4>, tables: &TableIndexMask) -> Tensor<4> {
+        self.forward_impl(x, tables, None)
+    }
+
+    /// [`Grl::forward`] that also returns the intermediates named as in the reference fixtures
+    /// (`conv_first`, `norm_start`, `layers.i.blocks.j[.attn[.anchor]|.conv|.mlp]`,
+    /// `layers.i`, `norm_end`, `conv_after_body`).
+    pub fn forward_with_intermediates(&self, x: Tensor<4>) -> (Tensor<4>, Intermediates) {
+        let [_, _, h, w] = x.dims();
+        let tables = self.tables([h, w], &x.device());
+        let mut intermediates = Intermediates::default();
+        let out = self.forward_impl(x, &tables, Some(Probe::new(&mut intermediates)));
+        (out, intermediates)
+    }
+
+    fn forward_impl(&self, x: Tensor<4>, tables: &TableIndexMask, mut probe: Option<Probe<'_>>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let device = x.device();
+        let config = &self.config;
+        let x = pad_to_multiple(x, config.pad_size());
+        let [_, _, hp, wp] = x.dims();
+        assert_eq!(
+            tables.input_size,
+            [hp, wp],
+            "tables built for {:?}, input padded to {:?}",
+            tables.input_size,
+            [hp, wp]
+        );
+        let mean = Tensor::<4>::from_data(TensorData::new(config.mean(), [1, config.in_channels, 1, 1]), &device);
+        let x = (x - mean.clone()) * config.img_range;
+
+        let first = self.conv_first.forward(x.clone());
+        record_map(&mut probe, "conv_first", &first);
+        let body = self.forward_features(first.clone(), tables, &mut probe);
+        let body = self.conv_after_body.forward(body);
+        record_map(&mut probe, "conv_after_body", &body);
+        let features = body + first;
+
+        let out = match config.upsampler_kind().expect("validated") {
+            Upsampler::PixelShuffle => {
+                let x = leaky_relu(conv(&self.conv_before_upsample).forward(features), LRELU_SLOPE_BEFORE_UPSAMPLE);
+                let x = self.upsample.as_ref().expect("built with pixelshuffle").forward(x);
+                conv(&self.conv_last).forward(x)
+            }
+            Upsampler::PixelShuffleDirect => {
+                self.upsample.as_ref().expect("built with pixelshuffledirect").forward(features)
+            }
+            Upsampler::NearestConv => self.nearest_conv_tail(features),
+            Upsampler::Residual => {
+                let residual = conv(&self.conv_last).forward(features);
+                if config.in_channels == config.out_channels() { x + residual } else { residual }
+            }
+        };
+        let out = out / config.img_range;
+        let out = if config.in_channels == 3 { out + mean } else { out };
+        let scale = config.upscale;
+        out.slice_dim(2, 0..h * scale).slice_dim(3, 0..w * scale)
+    }
+
+    /// The transformer body on the head features.
+    ///
+    /// # Shapes
+    ///
+    /// - x: `[B, C, H, W]` (padded)
+    /// - output: `[B, C, H, W]`
+    fn forward_features(&self, x: Tensor<4>, tables: &TableIndexMask, probe: &mut Option<Probe<'_>>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let size = [h, w];
+        let mut tokens = self.norm_start.forward(x.reshape([b, c, h * w]).swap_dims(1, 2));
+        record_tokens(probe, "norm_start", &tokens);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let name = probe.as_ref().map(|_| format!("layers.{i}"));
+            let name = name.as_deref().unwrap_or("");
+            tokens = layer.forward(tokens, size, tables, child(probe, name));
+            record_tokens(probe, name, &tokens);
+        }
+        let tokens = self.norm_end.forward(tokens);
+        record_tokens(probe, "norm_end", &tokens);
+        tokens.swap_dims(1, 2).reshape([b, c, h, w])
+    }
+
+    /// The `nearest+conv` tail: two nearest x2 steps with convolutions.
+    fn nearest_conv_tail(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = leaky_relu(conv(&self.conv_before_upsample).forward(x), LRELU_SLOPE_BEFORE_UPSAMPLE);
+        let x = leaky_relu(conv(&self.conv_up1).forward(nearest_2x(x)), LRELU_SLOPE_NEAREST);
+        let x = leaky_relu(conv(&self.conv_up2).forward(nearest_2x(x)), LRELU_SLOPE_NEAREST);
+        conv(&self.conv_last).forward(leaky_relu(conv(&self.conv_hr).forward(x), LRELU_SLOPE_NEAREST))
+    }
+}
+
+/// Nearest-neighbour x2 upsampling (`F.interpolate(x, scale_factor=2, mode="nearest")`:
+/// output pixel (i, j) copies input pixel (i / 2, j / 2)), as a broadcast.
+///
+/// # Shapes
+///
+/// - x: `[B, C, H, W]`
+/// - output: `[B, C, 2H, 2W]`
+pub fn nearest_2x(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    x.reshape([b, c, h, 1, w, 1]).expand([b, c, h, 2, w, 2]).reshape([b, c, 2 * h, 2 * w])
+}
+
+/// An optional tail convolution that the configured upsampler always builds.
+fn conv(conv: &Option<Conv2d>) -> &Conv2d {
+    conv.as_ref().expect("tail convolution built for this upsampler")
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn tiny(upsampler: &str, upscale: usize, in_channels: usize) -> GrlConfig {
+        GrlConfig {
+            in_channels,
+            embed_dim: 16,
+            upscale,
+            upsampler: upsampler.into(),
+            depths: vec![2],
+            num_heads_window: vec![2],
+            num_heads_stripe: vec![2],
+            window_size: 4,
+            stripe_size: [Some(4), Some(8)],
+            stripe_shift: true,
+            mlp_ratio: 1.5,
+            anchor_window_down_factor: 2,
+            ..GrlConfig::default()
+        }
+    }
+
+    #[test]
+    fn reflect_padding_and_zero_fallback() {
+        let device = Device::flex();
+        let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0], [1, 1, 1, 3]), &device);
+        // Height 1 cannot reflect a pad of 3: zeros on both axes, like the reference.
+        let y = pad_to_multiple(x.clone(), 4).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(&y[..4], &[1.0, 2.0, 3.0, 0.0]);
+        assert!(y[4..].iter().all(|&v| v == 0.0));
+        let x = Tensor::<4>::from_data(
+            TensorData::new((0..6).map(|i| i as f32).collect::<Vec<_>>(), [1, 1, 2, 3]),
+            &device,
+        );
+        let y = pad_to_multiple(x, 2).into_data().try_to_vec::<f32>().unwrap();
+        // Width 3 -> 4 reflects column 1.
+        assert_eq!(y, vec![0.0, 1.0, 2.0, 1.0, 3.0, 4.0, 5.0, 4.0]);
+    }
+
+    #[test]
+    fn every_tail_gives_the_output_shape() {
+        let device = Device::flex();
+        let cases = [
+            (tiny("pixelshuffle", 2, 3), [1, 3, 22, 26]),
+            (tiny("pixelshuffle", 3, 1), [1, 1, 33, 39]),
+            (tiny("pixelshuffledirect", 4, 3), [1, 3, 44, 52]),
+            (tiny("nearest+conv", 4, 3), [1, 3, 44, 52]),
+            (tiny("", 1, 1), [1, 1, 11, 13]),
+        ];
+        for (config, expected) in cases {
+            let model = config.init(&device);
+            let x = Tensor::<4>::random([1, config.in_channels, 11, 13], Distribution::Uniform(0.0, 1.0), &device);
+            let y = model.forward(x);
+            assert_eq!(y.dims(), expected, "{}", config.upsampler);
+            assert!(y.is_finite().all().into_scalar::<bool>());
+        }
+    }
+
+    #[test]
+    fn nearest_2x_copies_pixels() {
+        let device = Device::flex();
+        let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]), &device);
+        let y = nearest_2x(x).into_data().try_to_vec::<f32>().unwrap();
+        #[rustfmt::skip]
+        assert_eq!(y, vec![
+            1.0, 1.0, 2.0, 2.0,
+            1.0, 1.0, 2.0, 2.0,
+            3.0, 3.0, 4.0, 4.0,
+            3.0, 3.0, 4.0, 4.0,
+        ]);
+    }
+
+    #[test]
+    fn six_channels_in_three_out() {
+        let device = Device::flex();
+        let config = GrlConfig { out_channels: Some(3), ..tiny("", 1, 6) };
+        let y = config.init(&device).forward(Tensor::zeros([1, 6, 8, 8], &device));
+        assert_eq!(y.dims(), [1, 3, 8, 8]);
+    }
+
+    #[test]
+    fn intermediates_are_named_like_the_reference() {
+        let device = Device::flex();
+        let config = GrlConfig { local_connection: true, embed_dim: 36, ..tiny("", 1, 3) };
+        let model = config.init(&device);
+        let x = Tensor::<4>::random([1, 3, 8, 16], Distribution::Uniform(0.0, 1.0), &device);
+        let (y, inter) = model.forward_with_intermediates(x.clone());
+        let plain = model.forward(x);
+        assert_eq!(y.into_data(), plain.into_data());
+        for (name, dims) in [
+            ("conv_first", vec![1, 36, 8, 16]),
+            ("norm_start", vec![1, 128, 36]),
+            ("layers.0.blocks.0.attn.anchor", vec![1, 4, 8, 18]),
+            ("layers.0.blocks.0.attn", vec![1, 128, 36]),
+            ("layers.0.blocks.0.conv", vec![1, 128, 36]),
+            ("layers.0.blocks.0.mlp", vec![1, 128, 36]),
+            ("layers.0.blocks.1", vec![1, 128, 36]),
+            ("layers.0", vec![1, 128, 36]),
+            ("norm_end", vec![1, 128, 36]),
+            ("conv_after_body", vec![1, 36, 8, 16]),
+        ] {
+            assert_eq!(inter.get(name).map(|t| t.dims()), Some(dims), "{name}");
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! GRL (Li et al., CVPR 2023): image restoration with global, regional and local modelling,
+//! as Burn modules.
+//!
+//! [`GrlConfig`] holds the hyper-parameters under the reference implementation's argument
+//! names (and the released checkpoints as presets); [`GrlConfig::init`] builds a [`Grl`];
+//! [`Grl::forward`] restores an image batch. The relative-position tables, indices and shift
+//! masks are computed from the padded input size ([`TableIndexMask`]); callers that run many
+//! inputs of one size build them once with [`Grl::tables`] and call
+//! [`Grl::forward_with_tables`]. Weights load from the reference state dict
+//! ([`Grl::load_pytorch`] natively, [`Grl::load_safetensors_bytes`] everywhere).
+//!
+//! Module tree (field names follow the reference state-dict keys):
+//!
+//! ```text
+//! Grl                     conv_first, norm_start, layers.i, norm_end, conv_after_body, tail
+//! └─ TransformerStage     layers.i: blocks.j, conv
+//!    └─ Block             attn, norm1, conv (CAB, optional), mlp, norm2
+//!       └─ MixedAttention qkv.body, anchor.body.0.reduction, window_attn, stripe_attn, proj
+//!          ├─ WindowAttention        attn_transform (logit_scale, cpb_mlp)
+//!          └─ AnchorStripeAttention  attn_transform1, attn_transform2
+//! ```
+
+pub mod affine_transform;
+pub mod block;
+pub mod cab;
+pub mod config;
+pub mod grl;
+pub mod intermediates;
+pub mod load;
+pub mod mixed_attention;
+pub mod mlp;
+pub mod projection;
+pub mod stage;
+pub mod stripe_attention;
+pub mod tables;
+pub mod upsample;
+pub mod window_attention;
+
+pub use config::{GrlConfig, Upsampler, preset_names};
+pub use grl::Grl;
+pub use intermediates::{Intermediate, Intermediates};
+pub use load::LoadReport;
+pub use tables::TableIndexMask;

@@ -1,0 +1,139 @@
+//! Input projections of the mixed attention: [`QkvProjection`] and [`AnchorProjection`].
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::module::{avg_pool2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+use burn::tensor::{Device, Tensor};
+
+use super::config::AnchorPooling;
+
+/// Configuration of a [`QkvProjection`].
+#[derive(Config, Debug)]
+pub struct QkvProjectionConfig {
+    /// Feature width C.
+    pub dim: usize,
+    /// Whether the projection has a bias. Default: true.
+    #[config(default = true)]
+    pub bias: bool,
+}
+
+/// The shared linear QKV projection of both attention branches (reference `QKVProjection`
+/// with `proj_type = "linear"`; key `attn.qkv.body`).
+#[derive(Module, Debug)]
+pub struct QkvProjection {
+    /// Linear(C, 3C).
+    pub body: Linear,
+}
+
+impl QkvProjectionConfig {
+    /// Initializes a [`QkvProjection`].
+    pub fn init(&self, device: &Device) -> QkvProjection {
+        QkvProjection { body: LinearConfig::new(self.dim, 3 * self.dim).with_bias(self.bias).init(device) }
+    }
+}
+
+impl QkvProjection {
+    /// Projects tokens to packed q, k, v: the first `3C / 2` channels feed the window branch,
+    /// the last `3C / 2` the stripe branch.
+    ///
+    /// # Shapes
+    ///
+    /// - x: `[B, L, C]`
+    /// - output: `[B, L, 3C]`
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.body.forward(x)
+    }
+}
+
+/// Configuration of an [`AnchorProjection`].
+#[derive(Config, Debug)]
+pub struct AnchorProjectionConfig {
+    /// Feature width C; anchors have C / 2 channels.
+    pub dim: usize,
+    /// Down factor df (pooling kernel and stride).
+    pub down_factor: usize,
+    /// Pooling. Default: AnchorPooling::Avg.
+    #[config(default = "AnchorPooling::Avg")]
+    pub pooling: AnchorPooling,
+}
+
+/// One-stage anchor projection (reference `AnchorProjection` with a pooling `proj_type`):
+/// its only stage is `body.0`, an [`AnchorLinear`].
+#[derive(Module, Debug)]
+pub struct AnchorProjection {
+    /// The single pooling + linear stage.
+    pub body: Vec<AnchorLinear>,
+}
+
+/// Pooling by df followed by Linear(C, C / 2) (reference `AnchorLinear`).
+#[derive(Module, Debug)]
+pub struct AnchorLinear {
+    /// Linear(C, C / 2) with bias.
+    pub reduction: Linear,
+    /// Pooling kernel and stride.
+    pub down_factor: usize,
+    /// Pooling kind.
+    #[module(skip)]
+    pub pooling: AnchorPooling,
+}
+
+impl AnchorProjectionConfig {
+    /// Initializes an [`AnchorProjection`].
+    pub fn init(&self, device: &Device) -> AnchorProjection {
+        AnchorProjection {
+            body: vec![AnchorLinear {
+                reduction: LinearConfig::new(self.dim, self.dim / 2).init(device),
+                down_factor: self.down_factor,
+                pooling: self.pooling,
+            }],
+        }
+    }
+}
+
+impl AnchorProjection {
+    /// Computes the anchors of a token map.
+    ///
+    /// # Shapes
+    ///
+    /// - x: `[B, H * W, C]`
+    /// - size: `[H, W]`, multiples of df
+    /// - output: `[B, H / df, W / df, C / 2]`
+    pub fn forward(&self, x: Tensor<3>, size: [usize; 2]) -> Tensor<4> {
+        let stage = &self.body[0];
+        let [b, _, c] = x.dims();
+        let df = stage.down_factor;
+        let map = x.swap_dims(1, 2).reshape([b, c, size[0], size[1]]);
+        let pooled = match stage.pooling {
+            AnchorPooling::Avg => avg_pool2d(map, AvgPoolOptions::new([df, df])),
+            AnchorPooling::Max => max_pool2d(map, MaxPoolOptions::new([df, df])),
+        };
+        let [ha, wa] = [size[0] / df, size[1] / df];
+        let tokens = pooled.reshape([b, c, ha * wa]).swap_dims(1, 2);
+        stage.reduction.forward(tokens).reshape([b, ha, wa, c / 2])
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn anchors_average_df_by_df_blocks() {
+        let device = Device::flex();
+        let mut anchor = AnchorProjectionConfig::new(2, 2).init(&device);
+        // Identity-like reduction: keep channel 0 only.
+        anchor.body[0].reduction.weight =
+            burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(vec![1.0f32, 0.0], [2, 1]), &device));
+        anchor.body[0].reduction.bias = Some(burn::module::Param::from_tensor(Tensor::zeros([1], &device)));
+        // Channel 0 holds h * 4 + w on a 4x4 map, channel 1 is noise.
+        let values: Vec<f32> = (0..16).flat_map(|i| [i as f32, 99.0]).collect();
+        let x = Tensor::<3>::from_data(TensorData::new(values, [1, 16, 2]), &device);
+        let out = anchor.forward(x, [4, 4]);
+        assert_eq!(out.dims(), [1, 2, 2, 1]);
+        // Block (0, 0): mean of 0, 1, 4, 5 = 2.5; block (1, 1): mean of 10, 11, 14, 15 = 12.5.
+        assert_eq!(out.into_data().try_to_vec::<f32>().unwrap(), vec![2.5, 4.5, 10.5, 12.5]);
+    }
+}
