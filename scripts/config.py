@@ -42,7 +42,8 @@ def test_flags(s: dict) -> list[str]:
     flags += ["--", *features_flags(b["features"])]
     for target in t["targets"]:
         flags += ["--test", target]
-    return flags
+    # After a second "--", the test runner's: print what the tests log (their figures).
+    return flags + ["--", "--nocapture"]
 
 
 def lock_version(crate: str) -> str:

@@ -3,6 +3,9 @@
 # the same machine does not build Burn cold again. Override with CARGO_TARGET_DIR.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/grl-wasm/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
+# Vulkan's loader complains on every start without it (headless machines have none).
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/grl-wasm-runtime-$(id -u)}"
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ROOT
 # Print a timestamped step, so that logs show where the minutes go.

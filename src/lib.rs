@@ -1,9 +1,14 @@
 //! grl-wasm: GRL image restoration (super-resolution, denoising, JPEG artifact removal,
 //! deblurring) with Burn, on WebGPU in the browser and on the CPU or Vulkan natively.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
+pub mod model;
 pub mod pixels;
 pub mod probe;
+pub mod restore;
 pub mod tiling;
+pub mod web_format;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -1,34 +1,55 @@
-//! Pixel conversion between RGBA8 images (canvas `ImageData`, decoded files) and the planar
-//! f32 tensors in [0, 1] that GRL takes. Colour models see RGB; single-channel models see luma
-//! (BT.601 Y), and their output is recombined with the input's chroma. Pure, native-testable.
+//! Pixel conversion between interleaved RGBA images (8-bit canvas `ImageData`, 8- or 16-bit
+//! decoded files) and the planar f32 values in [0, 1] that GRL takes. Colour models see RGB;
+//! single-channel models see luma (BT.601 Y), and their output is recombined with the input's
+//! chroma. Pure, native-testable.
 
 /// BT.601 luma and chroma weights (full range, as JPEG uses).
 const KR: f32 = 0.299;
 const KB: f32 = 0.114;
 const KG: f32 = 1.0 - KR - KB;
 
-/// Checks that `rgba` holds `width x height` RGBA pixels.
-pub fn check_rgba(rgba: &[u8], width: usize, height: usize) -> Result<(), String> {
+/// Checks that an interleaved RGBA buffer of `len` values holds `width x height` pixels.
+pub fn check_rgba_len(len: usize, width: usize, height: usize) -> Result<(), String> {
     if width == 0 || height == 0 {
         return Err(format!("image is {width}x{height}: expected at least 1x1 pixels"));
     }
-    let expected = width * height * 4;
-    if rgba.len() != expected {
+    let expected = width.checked_mul(height).and_then(|n| n.checked_mul(4));
+    if expected != Some(len) {
         return Err(format!(
-            "pixel buffer has {} bytes: expected {expected} for {width}x{height} RGBA",
-            rgba.len()
+            "pixel buffer has {len} values: expected {} for {width}x{height} RGBA",
+            expected.map_or("more than fit in memory".to_string(), |e| e.to_string())
         ));
     }
     Ok(())
 }
 
-/// RGB planes in [0, 1], `[3, height, width]` flattened.
-pub fn rgba_to_rgb_planes(rgba: &[u8]) -> Vec<f32> {
+/// 8-bit values to [0, 1].
+pub fn u8_to_unit(values: &[u8]) -> Vec<f32> {
+    values.iter().map(|&v| v as f32 / 255.0).collect()
+}
+
+/// 16-bit values to [0, 1].
+pub fn u16_to_unit(values: &[u16]) -> Vec<f32> {
+    values.iter().map(|&v| v as f32 / 65535.0).collect()
+}
+
+/// [0, 1] to 8-bit, rounded and clamped (NaN becomes 0).
+pub fn unit_to_u8(values: &[f32]) -> Vec<u8> {
+    values.iter().map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect()
+}
+
+/// [0, 1] to 16-bit, rounded and clamped (NaN becomes 0).
+pub fn unit_to_u16(values: &[f32]) -> Vec<u16> {
+    values.iter().map(|&v| (v * 65535.0).round().clamp(0.0, 65535.0) as u16).collect()
+}
+
+/// RGB planes `[3, n]` of interleaved RGBA.
+pub fn rgba_to_rgb_planes(rgba: &[f32]) -> Vec<f32> {
     let n = rgba.len() / 4;
     let mut planes = vec![0.0; 3 * n];
     for (i, px) in rgba.chunks_exact(4).enumerate() {
         for c in 0..3 {
-            planes[c * n + i] = px[c] as f32 / 255.0;
+            planes[c * n + i] = px[c];
         }
     }
     planes
@@ -40,7 +61,7 @@ pub fn rgb_to_ycbcr(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
     (y, (b - y) / (2.0 * (1.0 - KB)), (r - y) / (2.0 * (1.0 - KR)))
 }
 
-/// RGB in [0, 1] (unclamped) of one (Y, Cb, Cr) pixel.
+/// RGB (unclamped) of one (Y, Cb, Cr) pixel.
 pub fn ycbcr_to_rgb(y: f32, cb: f32, cr: f32) -> (f32, f32, f32) {
     let r = y + 2.0 * (1.0 - KR) * cr;
     let b = y + 2.0 * (1.0 - KB) * cb;
@@ -48,42 +69,39 @@ pub fn ycbcr_to_rgb(y: f32, cb: f32, cr: f32) -> (f32, f32, f32) {
     (r, g, b)
 }
 
-/// Y, Cb and Cr planes of an RGBA image, each `[height, width]` flattened.
-pub fn rgba_to_ycbcr_planes(rgba: &[u8]) -> [Vec<f32>; 3] {
+/// Y, Cb and Cr planes `[3, n]` of interleaved RGBA.
+pub fn rgba_to_ycbcr_planes(rgba: &[f32]) -> Vec<f32> {
     let n = rgba.len() / 4;
-    let (mut y, mut cb, mut cr) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let mut planes = vec![0.0; 3 * n];
     for (i, px) in rgba.chunks_exact(4).enumerate() {
-        let [r, g, b] = [px[0], px[1], px[2]].map(|v| v as f32 / 255.0);
-        (y[i], cb[i], cr[i]) = rgb_to_ycbcr(r, g, b);
+        let (y, cb, cr) = rgb_to_ycbcr(px[0], px[1], px[2]);
+        (planes[i], planes[n + i], planes[2 * n + i]) = (y, cb, cr);
     }
-    [y, cb, cr]
+    planes
 }
 
-/// The alpha plane of an RGBA image in [0, 1].
-pub fn rgba_alpha_plane(rgba: &[u8]) -> Vec<f32> {
-    rgba.chunks_exact(4).map(|px| px[3] as f32 / 255.0).collect()
+/// The alpha plane `[n]` of interleaved RGBA.
+pub fn rgba_alpha_plane(rgba: &[f32]) -> Vec<f32> {
+    rgba.chunks_exact(4).map(|px| px[3]).collect()
 }
 
-/// A float in [0, 1] to a byte, rounded and clamped (NaN becomes 0).
-pub fn to_u8(v: f32) -> u8 {
-    (v * 255.0).round().clamp(0.0, 255.0) as u8
-}
-
-/// RGBA8 from RGB planes `[3, n]` and an alpha plane `[n]`.
-pub fn rgb_planes_to_rgba(rgb: &[f32], alpha: &[f32]) -> Vec<u8> {
+/// Interleaved RGBA, clamped to [0, 1], from RGB planes `[3, n]` and an alpha plane `[n]`.
+pub fn rgb_planes_to_rgba(rgb: &[f32], alpha: &[f32]) -> Vec<f32> {
     let n = alpha.len();
     assert_eq!(rgb.len(), 3 * n, "3 planes of {n} pixels");
-    (0..n).flat_map(|i| [to_u8(rgb[i]), to_u8(rgb[n + i]), to_u8(rgb[2 * n + i]), to_u8(alpha[i])]).collect()
+    (0..n)
+        .flat_map(|i| [rgb[i], rgb[n + i], rgb[2 * n + i], alpha[i]].map(|v| v.clamp(0.0, 1.0)))
+        .collect()
 }
 
-/// RGBA8 from a restored luma plane and the image's chroma and alpha planes, all `[n]`.
-pub fn ycbcr_planes_to_rgba(y: &[f32], cb: &[f32], cr: &[f32], alpha: &[f32]) -> Vec<u8> {
-    let n = y.len();
-    assert!(cb.len() == n && cr.len() == n && alpha.len() == n, "planes of {n} pixels");
+/// Interleaved RGBA, clamped to [0, 1], from Y, Cb, Cr planes `[3, n]` and an alpha plane `[n]`.
+pub fn ycbcr_planes_to_rgba(ycbcr: &[f32], alpha: &[f32]) -> Vec<f32> {
+    let n = alpha.len();
+    assert_eq!(ycbcr.len(), 3 * n, "3 planes of {n} pixels");
     (0..n)
         .flat_map(|i| {
-            let (r, g, b) = ycbcr_to_rgb(y[i], cb[i], cr[i]);
-            [to_u8(r), to_u8(g), to_u8(b), to_u8(alpha[i])]
+            let (r, g, b) = ycbcr_to_rgb(ycbcr[i], ycbcr[n + i], ycbcr[2 * n + i]);
+            [r, g, b, alpha[i]].map(|v| v.clamp(0.0, 1.0))
         })
         .collect()
 }
@@ -92,20 +110,30 @@ pub fn ycbcr_planes_to_rgba(y: &[f32], cb: &[f32], cr: &[f32], alpha: &[f32]) ->
 mod tests {
     use super::*;
 
-    #[test]
-    fn rgba_round_trips_through_rgb_planes() {
-        let rgba: Vec<u8> = (0..4 * 6).map(|i| (i * 41 % 256) as u8).collect();
-        let planes = rgba_to_rgb_planes(&rgba);
-        assert_eq!(planes.len(), 18);
-        assert!((planes[6] - rgba[1] as f32 / 255.0).abs() < 1e-7, "G plane, first pixel");
-        assert_eq!(rgb_planes_to_rgba(&planes, &rgba_alpha_plane(&rgba)), rgba);
+    fn sample_rgba8(pixels: usize) -> Vec<u8> {
+        (0..4 * pixels).map(|i| (i * 97 % 256) as u8).collect()
     }
 
     #[test]
-    fn rgba_round_trips_through_ycbcr() {
-        let rgba: Vec<u8> = (0..4 * 64).map(|i| (i * 97 % 256) as u8).collect();
-        let [y, cb, cr] = rgba_to_ycbcr_planes(&rgba);
-        assert_eq!(ycbcr_planes_to_rgba(&y, &cb, &cr, &rgba_alpha_plane(&rgba)), rgba);
+    fn rgba8_round_trips_through_rgb_planes() {
+        let rgba = u8_to_unit(&sample_rgba8(6));
+        let planes = rgba_to_rgb_planes(&rgba);
+        assert_eq!(planes.len(), 18);
+        assert_eq!(planes[6], rgba[1], "G plane, first pixel");
+        let back = rgb_planes_to_rgba(&planes, &rgba_alpha_plane(&rgba));
+        assert_eq!(unit_to_u8(&back), sample_rgba8(6));
+    }
+
+    #[test]
+    fn rgba8_and_rgba16_round_trip_through_ycbcr() {
+        let rgba = u8_to_unit(&sample_rgba8(64));
+        let back = ycbcr_planes_to_rgba(&rgba_to_ycbcr_planes(&rgba), &rgba_alpha_plane(&rgba));
+        assert_eq!(unit_to_u8(&back), sample_rgba8(64));
+        let deep: Vec<u16> = (0..4 * 64).map(|i| (i * 40_009 % 65_536) as u16).collect();
+        let rgba = u16_to_unit(&deep);
+        let back = ycbcr_planes_to_rgba(&rgba_to_ycbcr_planes(&rgba), &rgba_alpha_plane(&rgba));
+        let worst = unit_to_u16(&back).iter().zip(&deep).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+        assert!(worst <= 1, "16-bit round trip off by {worst}");
     }
 
     #[test]
@@ -117,14 +145,12 @@ mod tests {
     }
 
     #[test]
-    fn bad_buffers_are_named() {
-        assert_eq!(check_rgba(&[0; 16], 2, 2), Ok(()));
-        assert_eq!(
-            check_rgba(&[0; 15], 2, 2),
-            Err("pixel buffer has 15 bytes: expected 16 for 2x2 RGBA".into())
-        );
-        assert!(check_rgba(&[], 0, 3).unwrap_err().contains("0x3"));
-        assert_eq!(to_u8(f32::NAN), 0);
-        assert_eq!(to_u8(1.7), 255);
+    fn bad_buffers_are_named_and_values_clamped() {
+        assert_eq!(check_rgba_len(16, 2, 2), Ok(()));
+        assert_eq!(check_rgba_len(15, 2, 2), Err("pixel buffer has 15 values: expected 16 for 2x2 RGBA".into()));
+        assert!(check_rgba_len(0, 0, 3).unwrap_err().contains("0x3"));
+        assert!(check_rgba_len(4, usize::MAX, 2).unwrap_err().contains("more than fit"));
+        assert_eq!(unit_to_u8(&[f32::NAN, 1.7, -0.2]), vec![0, 255, 0]);
+        assert_eq!(unit_to_u16(&[0.5]), vec![32768]);
     }
 }

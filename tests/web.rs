@@ -1,18 +1,79 @@
-//! Browser tests (`wasm-pack test --headless --chrome`): Burn on the browser's WebGPU.
+//! Browser tests (`wasm-pack test --headless --chrome`), in a Web Worker: Burn on the browser's
+//! WebGPU, the GRL fixtures on WebGPU and on the CPU fallback, and the `Restorer` API as JS
+//! sees it.
 //! They fail, never skip, when the browser has no WebGPU adapter.
 #![cfg(target_arch = "wasm32")]
 
+use burn::tensor::{Device, Tensor, TensorData};
+use grl_wasm::model::{Grl, GrlConfig};
 use grl_wasm::probe::{max_abs_diff, probe_reference, run_probe};
-use grl_wasm::web::webgpu;
+use grl_wasm::web::{Restorer, webgpu};
+use grl_wasm::web_format::{self, Provenance, StorageDType};
+use js_sys::{Function, Object, Reflect};
+use safetensors::SafeTensors;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
+use web_sys::ImageData;
 
-wasm_bindgen_test_configure!(run_in_browser);
+// In a dedicated worker: the package must work there, and the CPU fallback's long synchronous
+// forwards would otherwise block the page that the test runner's webdriver polls.
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+const NEEDS_WEBGPU: &str = "these tests need a WebGPU adapter (see webdriver.json)";
+
+/// A reference fixture compiled into the test: config.json, model.safetensors, io.safetensors.
+struct Fixture {
+    name: &'static str,
+    config: &'static str,
+    model: &'static [u8],
+    io: &'static [u8],
+}
+
+macro_rules! fixture {
+    ($name:literal) => {
+        Fixture {
+            name: $name,
+            config: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/grl/", $name, "/config.json")),
+            model: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/grl/", $name, "/model.safetensors")),
+            io: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/grl/", $name, "/io.safetensors")),
+        }
+    };
+}
+
+fn fixtures() -> [Fixture; 3] {
+    [fixture!("sr2_ps"), fixture!("dn_color"), fixture!("sr3_psd")]
+}
+
+fn f32_tensor(io: &SafeTensors<'_>, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let view = io.tensor(name).unwrap();
+    let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    (view.shape().to_vec(), values)
+}
+
+/// Largest error of the fixture's model on `device` against the reference output.
+async fn fixture_error(fixture: &Fixture, device: &Device) -> f32 {
+    let json: serde_json::Value = serde_json::from_str(fixture.config).unwrap();
+    let config: GrlConfig = serde_json::from_value(json["model_kwargs"].clone()).unwrap();
+    let (grl, _) = Grl::load_safetensors_bytes(fixture.model.to_vec(), &config, device).unwrap();
+    let io = SafeTensors::deserialize(fixture.io).unwrap();
+    let (shape, input) = f32_tensor(&io, "input");
+    let (out_shape, expected) = f32_tensor(&io, "output");
+    let shape: [usize; 4] = shape.try_into().unwrap();
+    let x = Tensor::<4>::from_data(TensorData::new(input, shape), device);
+    let out = grl.forward(x);
+    assert_eq!(out.dims().to_vec(), out_shape, "{}: output shape", fixture.name);
+    let got = out.into_data_async().await.unwrap().try_into_vec::<f32>().unwrap();
+    assert!(got.iter().any(|v| v.abs() > 1e-3), "{}: output read back as zeros", fixture.name);
+    max_abs_diff(&got, &expected)
+}
 
 #[wasm_bindgen_test]
 async fn probe_on_webgpu_matches_reference() {
-    let gpu = webgpu().await.expect("these tests need a WebGPU adapter (see webdriver.json)");
+    let gpu = webgpu().await.expect(NEEDS_WEBGPU);
     let report = run_probe(&gpu.device).await.expect("probe on WebGPU");
-    console_log!("{}", format!("probe on {}: max_abs_err={:e}", gpu.adapter, report.max_abs_err));
+    console_log!("probe on {}: max_abs_err={:e}", gpu.adapter, report.max_abs_err);
     // A validation error can read back zeros: compare with the f64 reference, not with itself.
     assert_eq!(report.values.len(), probe_reference().len());
     assert!(report.values.iter().any(|&v| v.abs() > 1e-3), "probe read back zeros: {:?}", report.values);
@@ -21,10 +82,137 @@ async fn probe_on_webgpu_matches_reference() {
 
 #[wasm_bindgen_test]
 async fn probe_on_wasm_cpu_matches_webgpu() {
-    let cpu = run_probe(&burn::tensor::Device::flex()).await.expect("probe on flex");
-    let gpu = webgpu().await.expect("these tests need a WebGPU adapter (see webdriver.json)");
+    let cpu = run_probe(&Device::flex()).await.expect("probe on flex");
+    let gpu = webgpu().await.expect(NEEDS_WEBGPU);
     let on_gpu = run_probe(&gpu.device).await.expect("probe on WebGPU");
     assert!(cpu.max_abs_err < 1e-6, "wasm CPU probe error {}", cpu.max_abs_err);
     assert!(max_abs_diff(&cpu.values, &on_gpu.values) < 1e-5);
 }
 
+#[wasm_bindgen_test]
+async fn fixtures_match_the_reference_on_webgpu() {
+    let gpu = webgpu().await.expect(NEEDS_WEBGPU);
+    for fixture in fixtures() {
+        let start = js_sys::Date::now();
+        let err = fixture_error(&fixture, &gpu.device).await;
+        console_log!("fixture {} webgpu max_abs_err={err:e} ({:.1} s)", fixture.name, (js_sys::Date::now() - start) / 1e3);
+        assert!(err < 1e-3, "{} on WebGPU: max_abs_err={err}", fixture.name);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn fixtures_match_the_reference_on_the_cpu_fallback() {
+    for fixture in fixtures() {
+        let start = js_sys::Date::now();
+        let err = fixture_error(&fixture, &Device::flex()).await;
+        console_log!("fixture {} cpu max_abs_err={err:e} ({:.1} s)", fixture.name, (js_sys::Date::now() - start) / 1e3);
+        assert!(err < 1e-3, "{} on the CPU: max_abs_err={err}", fixture.name);
+    }
+}
+
+/// A small random GRL denoiser (pad size 16) in the web format (f16), as a user would ship
+/// one: fast enough on SwiftShader to restore several tiles.
+fn web_model_bytes() -> Vec<u8> {
+    let config = GrlConfig {
+        in_channels: 3,
+        embed_dim: 16,
+        upscale: 1,
+        depths: vec![2],
+        num_heads_window: vec![1],
+        num_heads_stripe: vec![1],
+        window_size: 8,
+        stripe_size: [Some(16), Some(16)],
+        stripe_shift: true,
+        mlp_ratio: 2.0,
+        anchor_window_down_factor: 2,
+        ..GrlConfig::default()
+    };
+    let grl = config.init(&Device::flex());
+    web_format::save(&grl, &Provenance::from_release_name("dn_test_c3s25", "random"), StorageDType::F16).unwrap()
+}
+
+/// An opaque test image, its pixels in a JS buffer of their own (as a canvas gives them).
+fn image_data(width: u32, height: u32) -> ImageData {
+    let pixels: Vec<u8> = (0..width * height * 4).map(|i| if i % 4 == 3 { 255 } else { (i * 37 % 251) as u8 }).collect();
+    let pixels = js_sys::Uint8ClampedArray::from(pixels.as_slice());
+    ImageData::new_with_js_u8_clamped_array_and_sh(&pixels, width, height).unwrap()
+}
+
+fn options(entries: &[(&str, JsValue)]) -> JsValue {
+    let object = Object::new();
+    for (key, value) in entries {
+        Reflect::set(&object, &(*key).into(), value).unwrap();
+    }
+    object.into()
+}
+
+async fn create(backend: &str) -> Result<Restorer, JsValue> {
+    Restorer::create(web_model_bytes(), options(&[("backend", backend.into())])).await.map_err(JsValue::from)
+}
+
+async fn restore(restorer: &Restorer, image: ImageData, options: JsValue) -> Result<ImageData, JsValue> {
+    JsFuture::from(restorer.restore(image, options)).await.map(|v| v.dyn_into::<ImageData>().unwrap())
+}
+
+fn message(error: JsValue) -> String {
+    Reflect::get(&error, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| format!("{error:?}"))
+}
+
+#[wasm_bindgen_test]
+async fn restore_an_image_larger_than_a_tile_with_progress() {
+    let restorer = create("webgpu").await.expect(NEEDS_WEBGPU);
+    let info = restorer.info().unwrap();
+    assert_eq!(Reflect::get(&info, &"backend".into()).unwrap().as_string().unwrap(), "webgpu");
+    let (width, height) = (72, 40); // 32-pixel tiles with overlap 4: 3 x 2 of them
+    let input = image_data(width, height);
+    let before = input.data().0;
+    let calls = js_sys::Array::new();
+    let record = calls.clone();
+    let on_progress = Closure::<dyn Fn(f64, f64)>::new(move |done: f64, total: f64| {
+        record.push(&js_sys::Array::of2(&done.into(), &total.into()));
+    });
+    let opts = options(&[("tileSize", 32.into()), ("overlap", 4.into()), ("onProgress", on_progress.as_ref().clone())]);
+    let start = js_sys::Date::now();
+    let out = restore(&restorer, input.clone(), opts).await.expect("restore");
+    console_log!("restore {width}x{height} on WebGPU in {} tiles: {:.1} s", calls.length(), (js_sys::Date::now() - start) / 1e3);
+    assert_eq!((out.width(), out.height()), (width, height));
+    assert_eq!(input.data().0, before, "the input is not modified");
+    assert_eq!(calls.length(), 6, "one progress event per tile");
+    let last = js_sys::Array::from(&calls.get(5));
+    assert_eq!((last.get(0).as_f64(), last.get(1).as_f64()), (Some(6.0), Some(6.0)));
+    let data = out.data().0;
+    assert!(data.chunks_exact(4).all(|px| px[3] == 255), "alpha passes through");
+    let changed = data.iter().zip(&before).filter(|(a, b)| a != b).count();
+    assert!(changed > data.len() / 4, "the model changed the image ({changed} values)");
+}
+
+#[wasm_bindgen_test]
+async fn an_aborted_signal_cancels_before_the_next_tile() {
+    let restorer = create("webgpu").await.expect(NEEDS_WEBGPU);
+    // new AbortController(), through js-sys (web-sys features would rebuild wgpu for tests).
+    let class: Function = Reflect::get(&js_sys::global(), &"AbortController".into()).unwrap().dyn_into().unwrap();
+    let controller = Reflect::construct(&class, &js_sys::Array::new()).unwrap();
+    let signal = Reflect::get(&controller, &"signal".into()).unwrap();
+    let abort_method: Function = Reflect::get(&controller, &"abort".into()).unwrap().dyn_into().unwrap();
+    let abort = Closure::<dyn Fn(f64, f64)>::new(move |_done: f64, _total: f64| {
+        abort_method.call0(&controller).unwrap();
+    });
+    let opts = options(&[("tileSize", 32.into()), ("overlap", 4.into()), ("signal", signal), ("onProgress", abort.as_ref().clone())]);
+    let err = restore(&restorer, image_data(72, 40), opts).await.unwrap_err();
+    assert_eq!(message(err), "cancelled");
+}
+
+#[wasm_bindgen_test]
+async fn bad_inputs_give_readable_errors() {
+    let err = Restorer::create(vec![1, 2, 3], JsValue::UNDEFINED).await.err().map(JsValue::from).unwrap();
+    assert!(message(err).contains("too short"));
+    let err = create("metal").await.err().unwrap();
+    assert!(message(err).contains("expected \"auto\", \"webgpu\" or \"cpu\""));
+    let restorer = create("cpu").await.unwrap();
+    let info = restorer.info().unwrap();
+    assert_eq!(Reflect::get(&info, &"backend".into()).unwrap().as_string().unwrap(), "cpu");
+    let err = restore(&restorer, image_data(8, 8), options(&[("tileSize", (-3).into())])).await.unwrap_err();
+    assert!(message(err).contains("tileSize is -3"));
+    let err = restore(&restorer, image_data(8, 8), options(&[("onProgress", 5.into())])).await.unwrap_err();
+    assert!(message(err).contains("onProgress must be a function"));
+}

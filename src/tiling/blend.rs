@@ -1,19 +1,26 @@
 //! Seamless blending of overlapping tile outputs: each output pixel is the weighted mean of
-//! the tiles covering it, with a raised-cosine weight that falls towards a tile's inner edges
-//! (never its image borders), so seams vanish and every pixel has a positive weight.
+//! the tiles covering it. Along an inner edge (one shared with a neighbour, never an image
+//! border) a tile's weight is 0 in a guard band of a quarter of the overlap, where its output
+//! saw mirrored pixels instead of the real neighbourhood, then rises as a raised cosine over
+//! the middle half of the overlap. Neighbours share at least the overlap, so every pixel keeps
+//! a positive weight, and a network whose receptive field fits in the guard band is blended
+//! exactly (its tiled output equals its whole-image output).
 
 use super::geometry::TileRect;
 
-/// Weight of position `i` along a tile axis of length `len` whose ramps are `ramp` pixels long;
+/// Weight of position `i` along a tile axis of length `len` for an overlap of `ramp` pixels;
 /// `ramp_start` / `ramp_end` say whether that edge is inside the image (shared with a neighbour).
-/// The raised cosine is sampled at pixel centres, so no weight is zero.
+/// The raised cosine is sampled at pixel centres.
 fn axis_weight(i: usize, len: usize, ramp: usize, ramp_start: bool, ramp_end: bool) -> f32 {
+    let guard = ramp / 4;
     let rise = |d: usize| {
-        if ramp == 0 || d >= ramp {
+        if d < guard {
+            0.0
+        } else if d >= ramp - guard {
             1.0
         } else {
-            let t = (d as f32 + 0.5) / ramp as f32;
-            0.5 - 0.5 * (std::f32::consts::PI * t).cos()
+            let t = (d - guard) as f32 + 0.5;
+            0.5 - 0.5 * (std::f32::consts::PI * t / (ramp - 2 * guard) as f32).cos()
         }
     };
     let from_start = if ramp_start { rise(i) } else { 1.0 };
@@ -36,8 +43,8 @@ pub struct Blender {
 }
 
 impl Blender {
-    /// A blender for an output of `height x width x channels`, with ramps of `ramp` output
-    /// pixels (the overlap times the model's scale).
+    /// A blender for an output of `height x width x channels`, for tiles that overlap by at
+    /// least `ramp` output pixels (the overlap times the model's scale).
     pub fn new(height: usize, width: usize, channels: usize, ramp: usize) -> Self {
         Blender {
             height,
@@ -97,12 +104,20 @@ mod tests {
 
     #[test]
     fn weights_fall_towards_inner_edges_only() {
-        assert_eq!(axis_weight(0, 16, 4, false, false), 1.0);
-        let w0 = axis_weight(0, 16, 4, true, false);
-        let w3 = axis_weight(3, 16, 4, true, false);
-        assert!(w0 > 0.0 && w0 < 0.2 && w3 > 0.9 && w3 < 1.0, "{w0} {w3}");
-        assert_eq!(axis_weight(8, 16, 4, true, true), 1.0);
-        assert!((axis_weight(15, 16, 4, false, true) - w0).abs() < 1e-7, "symmetric");
+        // Overlap 8: guard band 0..2 at 0, ramp over 2..6, then 1.
+        assert_eq!(axis_weight(0, 16, 8, false, false), 1.0);
+        let w: Vec<f32> = (0..8).map(|i| axis_weight(i, 32, 8, true, false)).collect();
+        assert_eq!(&w[..2], &[0.0, 0.0]);
+        assert!(w[2] > 0.0 && w[2] < 0.2 && w[5] > 0.8 && w[5] < 1.0, "{w:?}");
+        assert!(w.windows(2).all(|p| p[0] <= p[1]), "rising: {w:?}");
+        assert_eq!(&w[6..], &[1.0, 1.0]);
+        // Two tiles sharing exactly the overlap: weights add up to a positive sum everywhere.
+        for d in 0..8 {
+            let left = axis_weight(32 - 8 + d, 32, 8, false, true);
+            let right = axis_weight(d, 32, 8, true, false);
+            assert!(left + right > 0.5, "pixel {d} of the overlap: {left} + {right}");
+        }
+        assert!((axis_weight(29, 32, 8, false, true) - w[2]).abs() < 1e-7, "symmetric");
     }
 
     #[test]

@@ -2,3 +2,5 @@
 
 pub mod blend;
 pub mod geometry;
+pub mod memory;
+pub mod run;

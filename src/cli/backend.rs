@@ -1,0 +1,54 @@
+//! Choosing the device for `grl restore`, and its memory limits.
+
+use burn::tensor::{Device, DeviceKind};
+
+use super::Backend;
+use crate::tiling::memory::MemoryLimits;
+
+/// Memory a native forward may use: generous, the CPU backend has the machine's RAM.
+const CPU_BUDGET: u64 = 4 << 30;
+/// Memory a forward on a GPU may use by default.
+const GPU_BUDGET: u64 = 1 << 30;
+
+/// A device, its name, and its limits.
+pub struct Chosen {
+    pub device: Device,
+    pub name: String,
+    pub limits: MemoryLimits,
+}
+
+fn cpu() -> Chosen {
+    Chosen {
+        device: Device::flex(),
+        name: "cpu (Burn flex)".into(),
+        limits: MemoryLimits { max_buffer_bytes: u64::MAX, budget_bytes: CPU_BUDGET },
+    }
+}
+
+/// `Auto` takes wgpu only on a hardware adapter: on a software one (llvmpipe) the CPU backend
+/// is faster.
+pub fn choose(backend: Backend) -> Result<Chosen, String> {
+    if backend == Backend::Cpu {
+        return Ok(cpu());
+    }
+    let started = Device::wgpu_options().device_kind(DeviceKind::DefaultDevice).init_with_setup();
+    let (device, setup) = match started {
+        Ok(pair) => pair,
+        Err(e) if backend == Backend::Auto => {
+            eprintln!("grl: no wgpu adapter ({e}); using the CPU");
+            return Ok(cpu());
+        }
+        Err(e) => return Err(format!("cannot start wgpu: {e}")),
+    };
+    let info = setup.adapter.get_info();
+    if backend == Backend::Auto && info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu {
+        return Ok(cpu());
+    }
+    let limits = setup.device.limits();
+    let max_buffer = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
+    Ok(Chosen {
+        device,
+        name: format!("wgpu: {} ({:?})", info.name, info.backend),
+        limits: MemoryLimits { max_buffer_bytes: max_buffer, budget_bytes: GPU_BUDGET },
+    })
+}

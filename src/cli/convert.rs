@@ -1,0 +1,92 @@
+//! `grl convert` and `grl info`.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+
+use super::image_io::write_atomically;
+use crate::model::{Grl, GrlConfig};
+use crate::web_format::{self, Provenance, StorageDType};
+
+/// The configuration: a preset name, a JSON file (bare GRL arguments or a fixture's
+/// `config.json` with `model_kwargs`), or else the checkpoint's file name.
+fn resolve_config(checkpoint: &Path, config: Option<&str>) -> Result<(GrlConfig, String), String> {
+    match config {
+        Some(json) if json.ends_with(".json") => {
+            let text = std::fs::read_to_string(json).map_err(|e| format!("cannot read {json}: {e}"))?;
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{json} is not JSON: {e}"))?;
+            let args = value.get("model_kwargs").cloned().unwrap_or(value);
+            let config: GrlConfig = serde_json::from_value(args).map_err(|e| format!("{json}: {e}"))?;
+            config.validate().map_err(|e| format!("{json}: {e}"))?;
+            let name = Path::new(json).file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            Ok((config, name))
+        }
+        Some(preset) => Ok((GrlConfig::preset(preset)?, preset.to_string())),
+        None => {
+            let stem = checkpoint.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let config = GrlConfig::preset(&stem).map_err(|_| {
+                format!(
+                    "cannot tell the configuration of {}: its name is not a released model's; \
+                     pass --config PRESET (see `grl presets`) or --config FILE.json",
+                    checkpoint.display()
+                )
+            })?;
+            Ok((config, stem))
+        }
+    }
+}
+
+/// Loads a checkpoint of any supported layout into a model for `config`.
+pub fn load_checkpoint(checkpoint: &Path, config: &GrlConfig, device: &Device) -> Result<Grl, String> {
+    if !checkpoint.is_file() {
+        return Err(format!("{}: no such file", checkpoint.display()));
+    }
+    let loaded = match checkpoint.extension().and_then(|e| e.to_str()) {
+        Some("safetensors") => {
+            let bytes = std::fs::read(checkpoint).map_err(|e| format!("cannot read {}: {e}", checkpoint.display()))?;
+            Grl::load_safetensors_bytes(bytes, config, device)
+        }
+        _ => Grl::load_pytorch(checkpoint, config, device),
+    };
+    loaded.map(|(grl, _)| grl).map_err(|e| {
+        format!(
+            "{}: {e} (shapes follow embed_dim, depths, num_heads_*, mlp_ratio, local_connection, \
+             upsampler, upscale and the channel counts: check --config)",
+            checkpoint.display()
+        )
+    })
+}
+
+pub fn convert(checkpoint: &Path, config: Option<&str>, dtype: StorageDType, output: &Path) -> Result<(), String> {
+    let (config, name) = resolve_config(checkpoint, config)?;
+    let device = Device::flex();
+    let grl = load_checkpoint(checkpoint, &config, &device)?;
+    let source = checkpoint.file_name().unwrap_or_default().to_string_lossy();
+    let provenance = Provenance::from_release_name(&name, &source);
+    let bytes = web_format::save(&grl, &provenance, dtype)?;
+    write_atomically(output, &bytes)?;
+    println!("wrote {} ({} bytes, {dtype:?})", output.display(), bytes.len());
+    Ok(())
+}
+
+pub fn info(file: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let info = web_format::read_info(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    let p = &info.provenance;
+    println!("file:        {} ({} bytes, {:?}, format version {})", file.display(), bytes.len(), info.dtype, info.format_version);
+    println!("name:        {}", p.name);
+    println!("task:        {}", p.task);
+    println!("scale:       x{}", info.config.upscale);
+    if p.noise_level > 0 {
+        println!("noise level: {}", p.noise_level);
+    }
+    if p.jpeg_quality > 0 {
+        println!("jpeg quality: {}", p.jpeg_quality);
+    }
+    println!("parameters:  {}", info.params);
+    println!("channels:    {} -> {}", info.config.in_channels, info.config.out_channels());
+    println!("source:      {}", p.source);
+    println!("licence:     {}", p.license);
+    println!("config:      {}", serde_json::to_string(&info.config).map_err(|e| e.to_string())?);
+    Ok(())
+}

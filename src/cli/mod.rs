@@ -1,0 +1,111 @@
+//! The `grl` command line (native only): argument parsing and dispatch.
+
+mod backend;
+mod convert;
+mod image_io;
+mod restore;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::web_format::StorageDType;
+
+#[derive(Parser, Debug)]
+#[command(name = "grl", version, about = "GRL image restoration: convert checkpoints, inspect models, restore images")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Convert a GRL checkpoint (.pth, .ckpt, .safetensors) into the web format.
+    Convert {
+        /// The checkpoint: a flat state dict (`model.` keys) or a Lightning checkpoint.
+        checkpoint: PathBuf,
+        /// A preset name (see `grl presets`) or a JSON file of GRL arguments; by default the
+        /// checkpoint's file name, as the releases are named (`sr_grl_small_c3x4.ckpt`).
+        #[arg(long)]
+        config: Option<String>,
+        /// Storage precision of the tensors (computation stays f32).
+        #[arg(long, value_enum, default_value_t = Dtype::F16)]
+        dtype: Dtype,
+        /// The web-format file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Print a web-format model's configuration, parameter count and provenance.
+    Info { file: PathBuf },
+    /// List the presets (the released models' configurations).
+    Presets,
+    /// Restore an image (PNG, 8 or 16 bit; JPEG; WebP).
+    Restore {
+        /// A web-format model; without it, the project's default model.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Tile side in input pixels; by default the largest that fits the memory limits.
+        #[arg(long)]
+        tile: Option<usize>,
+        /// Pixels shared by neighbouring tiles.
+        #[arg(long, default_value_t = 16)]
+        overlap: usize,
+        #[arg(long, value_enum, default_value_t = Backend::Auto)]
+        backend: Backend,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Dtype {
+    F16,
+    F32,
+}
+
+impl From<Dtype> for StorageDType {
+    fn from(d: Dtype) -> Self {
+        match d {
+            Dtype::F16 => StorageDType::F16,
+            Dtype::F32 => StorageDType::F32,
+        }
+    }
+}
+
+/// Where a restore runs.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// wgpu on a hardware GPU when there is one, else the CPU.
+    Auto,
+    /// wgpu (Vulkan, Metal, DX12), whatever the adapter.
+    Wgpu,
+    /// Burn's CPU backend (flex).
+    Cpu,
+}
+
+/// Runs the command line; the error is the one line `grl` prints.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            print!("{e}"); // --help, --version
+            return Ok(());
+        }
+        Err(e) => return Err(e.to_string().trim_start_matches("error: ").trim_end().to_string()),
+    };
+    match cli.command {
+        Command::Convert { checkpoint, config, dtype, output } => {
+            convert::convert(&checkpoint, config.as_deref(), dtype.into(), &output)
+        }
+        Command::Info { file } => convert::info(&file),
+        Command::Presets => {
+            crate::model::preset_names().iter().for_each(|name| println!("{name}"));
+            Ok(())
+        }
+        Command::Restore { model, input, output, tile, overlap, backend } => {
+            restore::restore(model.as_deref(), &input, &output, tile, overlap, backend)
+        }
+    }
+}

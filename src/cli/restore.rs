@@ -1,0 +1,69 @@
+//! `grl restore`: an image file in, a restored image file out, with a progress bar.
+
+use std::path::Path;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Backend;
+use super::backend::choose;
+use super::image_io::{read_image, write_image};
+use crate::restore::{RestoreOptions, restore_rgba};
+use crate::tiling::run::{TileHooks, TileProgress};
+use crate::web_format;
+
+/// Progress bar over tiles.
+struct Bar(ProgressBar);
+
+impl TileHooks for Bar {
+    fn progress(&mut self, p: TileProgress) {
+        self.0.set_length(p.total as u64);
+        self.0.set_position(p.done as u64);
+        self.0.set_message(format!("tile {}x{}", p.tile.1, p.tile.0));
+    }
+}
+
+pub fn restore(model: Option<&Path>, input: &Path, output: &Path, tile: Option<usize>, overlap: usize, backend: Backend) -> Result<(), String> {
+    let model = model.ok_or(
+        "no default model is bundled yet: pass --model FILE (a web-format model from `grl convert`)",
+    )?;
+    let bytes = std::fs::read(model).map_err(|e| format!("cannot read {}: {e}", model.display()))?;
+    let image = read_image(input)?;
+    let chosen = choose(backend)?;
+    let (grl, info) = web_format::load(&bytes, &chosen.device).map_err(|e| format!("{}: {e}", model.display()))?;
+
+    let bar = ProgressBar::new(1).with_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} tiles, {msg}, ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let options = RestoreOptions { tile, overlap, batch: 1 };
+    let mut hooks = Bar(bar);
+    let restored = pollster::block_on(restore_rgba(
+        &grl,
+        &chosen.device,
+        chosen.limits,
+        &image.rgba,
+        [image.width, image.height],
+        options,
+        &mut hooks,
+    ))
+    .map_err(|e| e.to_string())?;
+    hooks.0.finish_and_clear();
+    write_image(output, restored.width, restored.height, &restored.rgba, image.sixteen_bit)?;
+    println!(
+        "{} ({}x{}) -> {} ({}x{}) with {} on {}, tile {}, {:.2} s",
+        input.display(),
+        image.width,
+        image.height,
+        output.display(),
+        restored.width,
+        restored.height,
+        info.provenance.name,
+        chosen.name,
+        restored.tile,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

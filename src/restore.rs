@@ -1,0 +1,158 @@
+//! Restoring an RGBA8 image with a GRL model, tile by tile: the one path shared by the command
+//! line and the browser package.
+//!
+//! Colour models see RGB and single-channel models see luma; the planes the model does not
+//! restore (chroma for a luma model, alpha) ride along in the same tiles and are resampled
+//! bicubically for super-resolution, so they are blended and cropped exactly like the
+//! restored planes. A fully opaque image skips the alpha plane.
+
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Tensor};
+
+use crate::model::{Grl, TableIndexMask};
+use crate::pixels::{
+    check_rgba_len, rgb_planes_to_rgba, rgba_alpha_plane, rgba_to_rgb_planes, rgba_to_ycbcr_planes,
+    u8_to_unit, unit_to_u8, ycbcr_planes_to_rgba,
+};
+use crate::tiling::memory::{MemoryLimits, choose_tile, estimate};
+use crate::tiling::run::{TileError, TileHooks, TileModel, TileOptions, run_tiled};
+
+/// How to tile a restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// Tile side in input pixels; `None` picks the largest that fits the memory limits.
+    pub tile: Option<usize>,
+    /// Pixels shared by neighbouring tiles.
+    pub overlap: usize,
+    /// Tiles per forward.
+    pub batch: usize,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions { tile: None, overlap: 16, batch: 1 }
+    }
+}
+
+/// A restored image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredImage<T> {
+    pub width: usize,
+    pub height: usize,
+    /// Interleaved RGBA, row-major.
+    pub rgba: Vec<T>,
+    /// The tile side chosen (it halves if the device fails on a tile; progress reports that).
+    pub tile: usize,
+}
+
+/// GRL as a [`TileModel`], with `extra` planes resampled alongside, and a check of each tile
+/// shape against the device's buffer limit (a WebGPU binding past it fails validation, which
+/// can read back zeros instead of failing).
+pub struct GrlTiles<'a> {
+    pub grl: &'a Grl,
+    pub extra: usize,
+    pub limits: MemoryLimits,
+}
+
+impl TileModel for GrlTiles<'_> {
+    type Prepared = TableIndexMask;
+
+    fn pad_size(&self) -> usize {
+        self.grl.config.pad_size()
+    }
+    fn scale(&self) -> usize {
+        self.grl.config.upscale
+    }
+    fn in_channels(&self) -> usize {
+        self.grl.config.in_channels + self.extra
+    }
+    fn out_channels(&self) -> usize {
+        self.grl.config.out_channels() + self.extra
+    }
+    fn prepare(&self, tile: [usize; 2], device: &Device) -> TableIndexMask {
+        self.grl.tables(tile, device)
+    }
+    fn forward(&self, tables: &TableIndexMask, x: Tensor<4>) -> Result<Tensor<4>, String> {
+        let [batch, _, h, w] = x.dims();
+        let needed = estimate(&self.grl.config, batch, [h, w]).largest_buffer_bytes;
+        if needed > self.limits.max_buffer_bytes {
+            return Err(format!(
+                "a {h}x{w} tile needs a {needed}-byte buffer: the device allows {}",
+                self.limits.max_buffer_bytes
+            ));
+        }
+        let cin = self.grl.config.in_channels;
+        let restored = self.grl.forward_with_tables(x.clone().narrow(1, 0, cin), tables);
+        if self.extra == 0 {
+            return Ok(restored);
+        }
+        let extra = x.narrow(1, cin, self.extra);
+        let scale = self.scale();
+        let extra = if scale == 1 {
+            extra
+        } else {
+            let options = InterpolateOptions::new(InterpolateMode::Bicubic)
+                .with_align_corners(false)
+                .with_output_size([h * scale, w * scale]);
+            interpolate(extra, options)
+        };
+        Ok(Tensor::cat(vec![restored, extra], 1))
+    }
+}
+
+/// Restores `width x height` RGBA8 pixels; the output is `scale` times larger. The input is
+/// not modified.
+pub async fn restore_rgba8(
+    grl: &Grl,
+    device: &Device,
+    limits: MemoryLimits,
+    rgba: &[u8],
+    size: [usize; 2],
+    options: RestoreOptions,
+    hooks: &mut impl TileHooks,
+) -> Result<RestoredImage<u8>, TileError> {
+    check_rgba_len(rgba.len(), size[0], size[1]).map_err(TileError::Input)?;
+    let out = restore_rgba(grl, device, limits, &u8_to_unit(rgba), size, options, hooks).await?;
+    Ok(RestoredImage { width: out.width, height: out.height, rgba: unit_to_u8(&out.rgba), tile: out.tile })
+}
+
+/// Restores `width x height` interleaved RGBA values in [0, 1] (any bit depth); the output is
+/// `scale` times larger, clamped to [0, 1]. The input is not modified.
+pub async fn restore_rgba(
+    grl: &Grl,
+    device: &Device,
+    limits: MemoryLimits,
+    rgba: &[f32],
+    [width, height]: [usize; 2],
+    options: RestoreOptions,
+    hooks: &mut impl TileHooks,
+) -> Result<RestoredImage<f32>, TileError> {
+    check_rgba_len(rgba.len(), width, height).map_err(TileError::Input)?;
+    let config = &grl.config;
+    let (cin, cout) = (config.in_channels, config.out_channels());
+    if !matches!((cin, cout), (1, 1) | (3, 3)) {
+        return Err(TileError::Input(format!(
+            "the model maps {cin} channels to {cout}: RGBA images need a 1- or 3-channel model"
+        )));
+    }
+    let opaque = rgba.chunks_exact(4).all(|px| px[3] >= 1.0);
+    let mut planes = if cin == 3 { rgba_to_rgb_planes(rgba) } else { rgba_to_ycbcr_planes(rgba) };
+    if !opaque {
+        planes.extend(rgba_alpha_plane(rgba));
+    }
+    let extra = planes.len() / (width * height) - cin;
+    let tile = match options.tile {
+        Some(tile) => tile,
+        None => choose_tile(config, options.batch, limits, width.max(height))
+            .ok_or_else(|| TileError::Device("not even the smallest tile fits the memory limits".into()))?,
+    };
+    let tiles = GrlTiles { grl, extra, limits };
+    let tile_options = TileOptions { tile, overlap: options.overlap, batch: options.batch };
+    let out = run_tiled(&tiles, device, &planes, [height, width], tile_options, hooks).await?;
+
+    let n = width * height * config.upscale * config.upscale;
+    let alpha = if opaque { vec![1.0; n] } else { out[3 * n..4 * n].to_vec() };
+    let rgba = if cout == 3 { rgb_planes_to_rgba(&out[..3 * n], &alpha) } else { ycbcr_planes_to_rgba(&out[..3 * n], &alpha) };
+    Ok(RestoredImage { width: width * config.upscale, height: height * config.upscale, rgba, tile })
+}

@@ -1,0 +1,361 @@
+//! Tile-by-tile execution: cut the image into the tiles of a [`TilePlan`], run the model on
+//! them (several per forward where asked), blend the outputs, report progress, stop on
+//! cancellation, and halve the tile when the device fails on one.
+
+use std::fmt;
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::blend::Blender;
+use super::geometry::{TilePlan, TileRect, TilingError, mirror, plan_tiles};
+
+/// What the scheduler needs from a network.
+pub trait TileModel {
+    /// Per-tile-shape state built once per plan (GRL: its tables, indices and masks).
+    type Prepared;
+    /// Tile sides must be multiples of this.
+    fn pad_size(&self) -> usize;
+    /// Output size / input size.
+    fn scale(&self) -> usize;
+    fn in_channels(&self) -> usize;
+    fn out_channels(&self) -> usize;
+    /// Builds what forwards on `[height, width]` tiles share.
+    fn prepare(&self, tile: [usize; 2], device: &Device) -> Self::Prepared;
+    /// Runs a batch of tiles; an error (for example a tile whose buffers exceed the device's
+    /// limits) makes the scheduler halve the tile.
+    ///
+    /// # Shapes
+    /// - x: `[B, in_channels, h, w]`, values in [0, 1]
+    /// - output: `[B, out_channels, h * scale, w * scale]`
+    fn forward(&self, prepared: &Self::Prepared, x: Tensor<4>) -> Result<Tensor<4>, String>;
+}
+
+/// How to tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileOptions {
+    /// Largest tile side in input pixels (rounded down to the model's pad size).
+    pub tile: usize,
+    /// Pixels shared by neighbouring tiles, blended.
+    pub overlap: usize,
+    /// Tiles per forward.
+    pub batch: usize,
+}
+
+/// One step of progress, reported after each forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TileProgress {
+    /// Tiles finished so far.
+    pub done: usize,
+    /// Tiles in the plan (grows when a failed tile is split).
+    pub total: usize,
+    /// The last finished tile, in input pixels.
+    pub rect: TileRect,
+    /// The tile shape in use (height, width).
+    pub tile: (usize, usize),
+}
+
+/// What the caller hears from, and says to, a running job.
+#[allow(async_fn_in_trait)]
+pub trait TileHooks {
+    /// Called after each forward.
+    fn progress(&mut self, _progress: TileProgress) {}
+    /// Checked before each forward; `true` stops the job with [`TileError::Cancelled`].
+    fn cancelled(&self) -> bool {
+        false
+    }
+    /// Awaited between forwards, so that a page can repaint and handle events.
+    async fn pause(&mut self) {}
+}
+
+/// Hooks that do nothing: run to the end.
+pub struct NoHooks;
+impl TileHooks for NoHooks {}
+
+/// Why a tiled run stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TileError {
+    /// The caller cancelled it (see [`TileHooks::cancelled`]).
+    Cancelled,
+    /// The image or the options cannot be tiled.
+    Plan(TilingError),
+    /// The planes do not have the size the image and model say.
+    Input(String),
+    /// The device failed, even on the smallest tile.
+    Device(String),
+}
+
+impl fmt::Display for TileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TileError::Cancelled => write!(f, "cancelled"),
+            TileError::Plan(e) => write!(f, "{e}"),
+            TileError::Input(e) => write!(f, "{e}"),
+            TileError::Device(e) => write!(f, "device error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TileError {}
+
+impl From<TilingError> for TileError {
+    fn from(e: TilingError) -> Self {
+        TileError::Plan(e)
+    }
+}
+
+/// Copies the `rect` tile out of planar `[channels, height, width]` pixels, mirroring past
+/// the image border; returns `[channels, rect.h, rect.w]`.
+pub fn cut_tile(planes: &[f32], channels: usize, height: usize, width: usize, rect: TileRect) -> Vec<f32> {
+    let mut out = Vec::with_capacity(channels * rect.h * rect.w);
+    for c in 0..channels {
+        let plane = &planes[c * height * width..(c + 1) * height * width];
+        for r in 0..rect.h {
+            let row = mirror(rect.y + r, height) * width;
+            out.extend((0..rect.w).map(|x| plane[row + mirror(rect.x + x, width)]));
+        }
+    }
+    out
+}
+
+/// A region still to do and the plan that covers it.
+struct Pending {
+    tiles: Vec<TileRect>,
+    shape: (usize, usize),
+}
+
+/// Splits each pending tile into tiles of side at most `side`, planned over the whole old tile
+/// (all old tiles have one shape, so all new ones do too), keeping the new tiles that touch
+/// the image. They overlap each other and the old neighbours, so the blend stays seamless.
+fn split(pending: &[TileRect], side: usize, overlap: usize, pad: usize, image: (usize, usize)) -> Result<Pending, TileError> {
+    let old = pending[0];
+    let sub = plan_tiles(old.h, old.w, side, overlap, pad)?;
+    let tiles = pending
+        .iter()
+        .flat_map(|rect| sub.tiles.iter().map(move |t| TileRect { y: rect.y + t.y, x: rect.x + t.x, ..*t }))
+        .filter(|t| t.y < image.0 && t.x < image.1)
+        .collect();
+    Ok(Pending { tiles, shape: sub.tile })
+}
+
+/// Restores planar `[in_channels, height, width]` pixels in [0, 1] tile by tile on `device`;
+/// returns planar `[out_channels, height * scale, width * scale]`. The input is not modified.
+///
+/// A device failure on a tile (for example out of memory) halves the tile side and goes on
+/// from that tile; [`TileProgress::tile`] tells the caller the size in use.
+pub async fn run_tiled<M: TileModel>(
+    model: &M,
+    device: &Device,
+    planes: &[f32],
+    [height, width]: [usize; 2],
+    options: TileOptions,
+    hooks: &mut impl TileHooks,
+) -> Result<Vec<f32>, TileError> {
+    let (cin, cout, scale, pad) = (model.in_channels(), model.out_channels(), model.scale(), model.pad_size());
+    if planes.len() != cin * height * width {
+        return Err(TileError::Input(format!(
+            "input has {} values: expected {cin} x {height} x {width}",
+            planes.len()
+        )));
+    }
+    let plan: TilePlan = plan_tiles(height, width, options.tile, options.overlap, pad)?;
+    let mut blender = Blender::new(height * scale, width * scale, cout, options.overlap * scale);
+    let mut pending = Pending { tiles: plan.tiles, shape: plan.tile };
+    let mut done = 0;
+    'plans: loop {
+        let prepared = model.prepare([pending.shape.0, pending.shape.1], device);
+        let total = done + pending.tiles.len();
+        let mut next = 0;
+        while next < pending.tiles.len() {
+            if hooks.cancelled() {
+                return Err(TileError::Cancelled);
+            }
+            let batch = &pending.tiles[next..(next + options.batch.max(1)).min(pending.tiles.len())];
+            match forward_batch(model, &prepared, device, planes, [cin, height, width], batch).await {
+                Ok(outputs) => {
+                    for (rect, out) in batch.iter().zip(outputs) {
+                        blender.add(rect.scaled(scale), &out);
+                    }
+                }
+                Err(e) => {
+                    let side = pending.shape.0.max(pending.shape.1) / 2 / pad * pad;
+                    if side < pad || options.overlap * 2 >= side {
+                        return Err(TileError::Device(e)); // no smaller tile keeps the overlap
+                    }
+                    pending = split(&pending.tiles[next..], side, options.overlap, pad, (height, width))?;
+                    continue 'plans;
+                }
+            }
+            next += batch.len();
+            done += batch.len();
+            hooks.progress(TileProgress { done, total, rect: *batch.last().unwrap(), tile: pending.shape });
+            hooks.pause().await;
+        }
+        break;
+    }
+    blender
+        .finish()
+        .ok_or_else(|| TileError::Input("internal: a pixel was not covered by any tile".into()))
+}
+
+/// One forward over `batch` tiles; returns each tile's planar output.
+async fn forward_batch<M: TileModel>(
+    model: &M,
+    prepared: &M::Prepared,
+    device: &Device,
+    planes: &[f32],
+    [channels, height, width]: [usize; 3],
+    batch: &[TileRect],
+) -> Result<Vec<Vec<f32>>, String> {
+    let (th, tw) = (batch[0].h, batch[0].w);
+    let input: Vec<f32> = batch.iter().flat_map(|&r| cut_tile(planes, channels, height, width, r)).collect();
+    let x = Tensor::<4>::from_data(TensorData::new(input, [batch.len(), channels, th, tw]), device);
+    let out = model.forward(prepared, x)?;
+    let data = out.into_data_async().await.map_err(|e| format!("{e:?}"))?;
+    let values = data.try_into_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err("the model returned NaN or infinite values".into());
+    }
+    let per_tile = values.len() / batch.len();
+    Ok(values.chunks_exact(per_tile).map(<[f32]>::to_vec).collect())
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::{Conv2d, Conv2dConfig};
+    use crate::model::upsample::pixel_shuffle;
+
+    /// Two 3x3 convs and a pixel shuffle x2: each output depends on a 5x5 input neighbourhood.
+    struct ConvNet {
+        conv1: Conv2d,
+        conv2: Conv2d,
+        /// Tiles wider than this fail, as a device out of memory would.
+        max_width: usize,
+    }
+
+    impl ConvNet {
+        fn new(device: &Device, max_width: usize) -> Self {
+            let conv = |i, o| Conv2dConfig::new([i, o], [3, 3]).with_padding(PaddingConfig2d::Same).init(device);
+            ConvNet { conv1: conv(3, 8), conv2: conv(8, 12), max_width }
+        }
+    }
+
+    impl TileModel for ConvNet {
+        type Prepared = ();
+        fn pad_size(&self) -> usize {
+            8
+        }
+        fn scale(&self) -> usize {
+            2
+        }
+        fn in_channels(&self) -> usize {
+            3
+        }
+        fn out_channels(&self) -> usize {
+            3
+        }
+        fn prepare(&self, _tile: [usize; 2], _device: &Device) {}
+        fn forward(&self, _: &(), x: Tensor<4>) -> Result<Tensor<4>, String> {
+            let [_, _, _, w] = x.dims();
+            if w > self.max_width {
+                return Err(format!("tile width {w} > {}", self.max_width));
+            }
+            Ok(pixel_shuffle(self.conv2.forward(burn::tensor::activation::relu(self.conv1.forward(x))), 2))
+        }
+    }
+
+    fn image(h: usize, w: usize) -> Vec<f32> {
+        (0..3 * h * w).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect()
+    }
+
+    fn whole(model: &ConvNet, device: &Device, planes: &[f32], h: usize, w: usize) -> Vec<f32> {
+        let x = Tensor::<4>::from_data(TensorData::new(planes.to_vec(), [1, 3, h, w]), device);
+        model.forward(&(), x).unwrap().into_data().try_into_vec::<f32>().unwrap()
+    }
+
+    fn max_err(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    #[derive(Default)]
+    struct Record {
+        steps: Vec<TileProgress>,
+        cancel_after: Option<usize>,
+    }
+
+    impl TileHooks for Record {
+        fn progress(&mut self, p: TileProgress) {
+            self.steps.push(p);
+        }
+        fn cancelled(&self) -> bool {
+            self.cancel_after.is_some_and(|n| self.steps.len() >= n)
+        }
+    }
+
+    #[test]
+    fn tiled_output_equals_whole_image_output_for_a_local_network() {
+        let device = Device::flex();
+        let model = ConvNet::new(&device, usize::MAX);
+        let (h, w) = (70, 93);
+        let planes = image(h, w);
+        let expected = whole(&model, &device, &planes, h, w);
+        for batch in [1, 3] {
+            let options = TileOptions { tile: 32, overlap: 8, batch };
+            let mut hooks = Record::default();
+            let got = pollster::block_on(run_tiled(&model, &device, &planes, [h, w], options, &mut hooks)).unwrap();
+            let err = max_err(&got, &expected);
+            assert!(err < 1e-5, "batch {batch}: tiled vs whole max error {err}");
+            let total = hooks.steps.last().unwrap().total;
+            assert_eq!(hooks.steps.last().unwrap().done, total);
+            assert_eq!(total, 3 * 4, "70x93 in 32-pixel tiles with overlap 8");
+        }
+    }
+
+    #[test]
+    fn a_failing_tile_is_halved_and_the_run_goes_on() {
+        let device = Device::flex();
+        let (h, w) = (64, 100);
+        let planes = image(h, w);
+        let mut model = ConvNet::new(&device, usize::MAX);
+        let reference = whole(&model, &device, &planes, h, w);
+        model.max_width = 40; // 64-pixel tiles fail, 32-pixel ones pass
+        let mut hooks = Record::default();
+        let options = TileOptions { tile: 64, overlap: 8, batch: 1 };
+        let got = pollster::block_on(run_tiled(&model, &device, &planes, [h, w], options, &mut hooks)).unwrap();
+        assert!(max_err(&got, &reference) < 1e-5, "halved tiles still blend exactly");
+        assert_eq!(hooks.steps[0].tile, (32, 32), "the tile size in use is reported");
+    }
+
+    #[test]
+    fn cancelling_stops_before_the_next_tile_and_leaves_the_input_alone() {
+        let device = Device::flex();
+        let model = ConvNet::new(&device, usize::MAX);
+        let planes = image(64, 64);
+        let copy = planes.clone();
+        let mut hooks = Record { cancel_after: Some(2), ..Default::default() };
+        let options = TileOptions { tile: 24, overlap: 4, batch: 1 };
+        let result = pollster::block_on(run_tiled(&model, &device, &planes, [64, 64], options, &mut hooks));
+        assert_eq!(result, Err(TileError::Cancelled));
+        assert_eq!(hooks.steps.len(), 2, "no tile ran after the cancel");
+        assert_eq!(planes, copy);
+    }
+
+    #[test]
+    fn wrong_input_sizes_are_named() {
+        let device = Device::flex();
+        let model = ConvNet::new(&device, usize::MAX);
+        let options = TileOptions { tile: 32, overlap: 8, batch: 1 };
+        let err = pollster::block_on(run_tiled(&model, &device, &[0.0; 10], [4, 4], options, &mut NoHooks)).unwrap_err();
+        assert_eq!(err.to_string(), "input has 10 values: expected 3 x 4 x 4");
+    }
+
+    #[test]
+    fn cut_tile_mirrors_past_the_border() {
+        // One 2x3 channel; a 4x4 tile at the origin reads rows 0,1,0,1 and columns 0,1,2,1.
+        let planes = [0.0, 1.0, 2.0, 10.0, 11.0, 12.0];
+        let got = cut_tile(&planes, 1, 2, 3, TileRect { y: 0, x: 0, h: 4, w: 4 });
+        assert_eq!(got, vec![0., 1., 2., 1., 10., 11., 12., 11., 0., 1., 2., 1., 10., 11., 12., 11.]);
+    }
+}
