@@ -227,7 +227,42 @@ fn check_fixture(dir: &Path, device: &Device, with_loaders: bool) -> (f32, Vec<S
             }
         }
     }
+    if with_loaders {
+        check_web_format(dir, &x, &io["output"].values, device, &mut fail);
+    }
     (out_err, failures)
+}
+
+/// Every checkpoint form of the fixture, through `grl convert` into the web format (f32 and
+/// f16), loaded back from bytes: f32 meets the bound; f16 storage reports its error.
+fn check_web_format(dir: &Path, x: &Tensor<4>, expected: &[f64], device: &Device, fail: &mut impl FnMut(String)) {
+    let scratch = tempfile::tempdir().unwrap();
+    for file in ["model.pth", "model.safetensors", "lightning.ckpt"] {
+        let source = dir.join(file);
+        if !source.is_file() {
+            continue;
+        }
+        for dtype in ["f32", "f16"] {
+            let out = scratch.path().join(format!("{file}.{dtype}.safetensors"));
+            let config = dir.join("config.json");
+            let args = ["grl", "convert", source.to_str().unwrap(), "--config", config.to_str().unwrap()];
+            let args = args.into_iter().chain(["--dtype", dtype, "-o", out.to_str().unwrap()]).map(Into::into);
+            if let Err(e) = grl_wasm::cli::run(args) {
+                fail(format!("grl convert {file} --dtype {dtype}: {e}"));
+                continue;
+            }
+            let bytes = std::fs::read(&out).unwrap();
+            let (grl, _) = match grl_wasm::web_format::load(&bytes, device) {
+                Ok(loaded) => loaded,
+                Err(e) => return fail(format!("web format from {file} ({dtype}): {e}")),
+            };
+            let e = max_abs_diff(&to_f64(grl.forward(x.clone()).into_data()), expected);
+            println!("    web format from {file:<18} {dtype}: {:>8} bytes, max_abs_err={e:e}", bytes.len());
+            if dtype == "f32" && !(e <= TOLERANCE) {
+                fail(format!("web format from {file} (f32): output max_abs_err={e:e}"));
+            }
+        }
+    }
 }
 
 fn check_all(device: &Device, with_loaders: bool) {

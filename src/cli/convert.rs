@@ -15,10 +15,13 @@ fn resolve_config(checkpoint: &Path, config: Option<&str>) -> Result<(GrlConfig,
         Some(json) if json.ends_with(".json") => {
             let text = std::fs::read_to_string(json).map_err(|e| format!("cannot read {json}: {e}"))?;
             let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{json} is not JSON: {e}"))?;
-            let args = value.get("model_kwargs").cloned().unwrap_or(value);
+            let args = value.get("model_kwargs").cloned().unwrap_or_else(|| value.clone());
             let config: GrlConfig = serde_json::from_value(args).map_err(|e| format!("{json}: {e}"))?;
             config.validate().map_err(|e| format!("{json}: {e}"))?;
-            let name = Path::new(json).file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let name = match value.get("name").and_then(|n| n.as_str()) {
+                Some(name) => name.to_string(),
+                None => Path::new(json).file_stem().unwrap_or_default().to_string_lossy().into_owned(),
+            };
             Ok((config, name))
         }
         Some(preset) => Ok((GrlConfig::preset(preset)?, preset.to_string())),

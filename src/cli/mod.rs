@@ -93,7 +93,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
             print!("{e}"); // --help, --version
             return Ok(());
         }
-        Err(e) => return Err(e.to_string().trim_start_matches("error: ").trim_end().to_string()),
+        Err(e) => {
+            let first = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+            return Err(format!("{first} (see grl --help)"));
+        }
     };
     match cli.command {
         Command::Convert { checkpoint, config, dtype, output } => {

@@ -102,11 +102,12 @@ pub fn plan_tiles(
     if side == 0 {
         return Err(TilingError::TileTooSmall { tile, pad_size });
     }
-    if overlap * 2 >= side {
-        return Err(TilingError::OverlapTooLarge { overlap, tile: side });
-    }
     let th = side.min(round_up(height, pad_size));
     let tw = side.min(round_up(width, pad_size));
+    let one_tile = height <= th && width <= tw; // no neighbours: the overlap does not matter
+    if overlap * 2 >= side && !one_tile {
+        return Err(TilingError::OverlapTooLarge { overlap, tile: side });
+    }
     let rows = axis_starts(height, th, overlap);
     let cols = axis_starts(width, tw, overlap);
     let tiles = rows
@@ -185,8 +186,10 @@ mod tests {
         assert_eq!(plan_tiles(0, 5, 64, 8, 16), Err(TilingError::EmptyImage { height: 0, width: 5 }));
         let e = plan_tiles(64, 64, 8, 0, 16).unwrap_err();
         assert_eq!(e.to_string(), "tile size 8 is smaller than the model's pad size 16");
-        let e = plan_tiles(64, 64, 64, 32, 16).unwrap_err();
+        let e = plan_tiles(65, 64, 64, 32, 16).unwrap_err();
         assert!(e.to_string().contains("overlap 32"), "{e}");
+        // One tile has no neighbours: any overlap will do.
+        assert_eq!(plan_tiles(16, 16, 16, 16, 8).unwrap().tiles.len(), 1);
     }
 
     #[test]
