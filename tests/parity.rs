@@ -332,3 +332,42 @@ fn preset_base_runs_64x64() {
         println!("preset {name} ok ({:.1} s)", start.elapsed().as_secs_f32());
     }
 }
+
+/// Tiled inference with the fixtures' GRL models (whose attention reaches across the whole
+/// padded input, so tiling is not exact): the PSNR of tiled against whole-image output per tile
+/// size, printed; a tile that covers the whole image must reproduce it.
+#[test]
+fn tiled_against_whole_image_psnr() {
+    use grl_wasm::restore::GrlTiles;
+    use grl_wasm::tiling::memory::MemoryLimits;
+    use grl_wasm::tiling::run::{NoHooks, TileOptions, run_tiled};
+
+    let device = Device::flex();
+    let limits = MemoryLimits { max_buffer_bytes: u64::MAX, budget_bytes: u64::MAX };
+    for dir in fixture_dirs() {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let (config, _) = read_config(&dir);
+        let (grl, _) = Grl::load_pytorch(dir.join("model.pth"), &config, &device).unwrap();
+        let io = read_safetensors(&dir.join("io.safetensors"));
+        let input = &io["input"];
+        let [_, c, h, w]: [usize; 4] = input.shape.clone().try_into().unwrap();
+        let planes: Vec<f32> = input.values.iter().map(|&v| v as f32).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(planes.clone(), [1, c, h, w]), &device);
+        let whole = to_f64(grl.forward(x).into_data());
+        let pad = config.pad_size();
+        let tiles = GrlTiles { grl: &grl, extra: 0, limits };
+        for tile in [pad, 2 * pad, 4 * pad] {
+            let options = TileOptions { tile, overlap: pad / 4, batch: 1 };
+            let tiled = pollster::block_on(run_tiled(&tiles, &device, &planes, [h, w], options, &mut NoHooks)).unwrap();
+            let tiled: Vec<f64> = tiled.iter().map(|&v| v as f64).collect();
+            assert_eq!(tiled.len(), whole.len());
+            let mse = tiled.iter().zip(&whole).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / whole.len() as f64;
+            let psnr = 10.0 * (1.0 / mse).log10();
+            println!("tiling {name}: tile {tile} overlap {}: tiled vs whole PSNR {psnr:.2} dB", pad / 4);
+            assert!(psnr.is_finite() || mse == 0.0, "{name}: NaN in the tiled output");
+            if tile >= h.max(w) {
+                assert!(max_abs_diff(&tiled, &whole) < 1e-5, "{name}: one tile must equal the whole image");
+            }
+        }
+    }
+}
