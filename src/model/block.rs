@@ -138,7 +138,6 @@ impl Block {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::model::config::GrlConfig;
     use burn::tensor::Distribution;
 
     #[test]
@@ -166,13 +165,7 @@ mod tests {
     #[test]
     fn forward_with_cab() {
         let device = Device::flex();
-        let config = GrlConfig {
-            window_size: 4,
-            stripe_size: [Some(4), Some(8)],
-            anchor_window_down_factor: 2,
-            ..GrlConfig::default()
-        };
-        let tables = TableIndexMask::new(&config, [8, 16], &device);
+        let (_, tables) = crate::model::tables::small_test_tables(&device);
         let block = BlockConfig::new(36, 2, 3, 72, 2).with_local_connection(true).for_index(2, true).init(&device);
         let x = Tensor::<3>::random([1, 128, 36], Distribution::Normal(0.0, 1.0), &device);
         let out = block.forward(x, [8, 16], &tables, None);

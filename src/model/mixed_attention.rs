@@ -110,20 +110,13 @@ impl MixedAttention {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::model::config::GrlConfig;
     use crate::model::intermediates::Intermediates;
     use burn::tensor::Distribution;
 
     #[test]
     fn forward_shape_and_anchor_record() {
         let device = Device::flex();
-        let config = GrlConfig {
-            window_size: 4,
-            stripe_size: [Some(4), Some(8)],
-            anchor_window_down_factor: 2,
-            ..GrlConfig::default()
-        };
-        let tables = TableIndexMask::new(&config, [8, 16], &device);
+        let (_, tables) = crate::model::tables::small_test_tables(&device);
         let attn = MixedAttentionConfig::new(16, 2, 2, 2)
             .with_window_shift(true)
             .with_stripe_orientation(StripeOrientation::Vertical)

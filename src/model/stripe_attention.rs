@@ -92,20 +92,12 @@ impl AnchorStripeAttention {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::model::config::GrlConfig;
-    use crate::model::tables::TableIndexMask;
     use burn::tensor::Distribution;
 
     #[test]
     fn forward_shapes_for_both_orientations_and_shifts() {
         let device = Device::flex();
-        let config = GrlConfig {
-            window_size: 4,
-            stripe_size: [Some(4), Some(8)],
-            anchor_window_down_factor: 2,
-            ..GrlConfig::default()
-        };
-        let tables = TableIndexMask::new(&config, [8, 16], &device);
+        let (_, tables) = crate::model::tables::small_test_tables(&device);
         let qkv = Tensor::<3>::random([2, 128, 12], Distribution::Normal(0.0, 1.0), &device);
         let anchor = Tensor::<4>::random([2, 4, 8, 4], Distribution::Normal(0.0, 1.0), &device);
         for orientation in [StripeOrientation::Horizontal, StripeOrientation::Vertical] {

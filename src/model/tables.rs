@@ -467,6 +467,19 @@ impl TableIndexMask {
     }
 }
 
+/// A small geometry for unit tests: 4x4 windows, 4x8 stripes, df 2, tables for an 8x16 input.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) fn small_test_tables(device: &Device) -> (GrlConfig, TableIndexMask) {
+    let config = GrlConfig {
+        window_size: 4,
+        stripe_size: [Some(4), Some(8)],
+        anchor_window_down_factor: 2,
+        ..GrlConfig::default()
+    };
+    let tables = TableIndexMask::new(&config, [8, 16], device);
+    (config, tables)
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -592,13 +605,7 @@ mod tests {
     #[test]
     fn device_masks_match_the_host_ones() {
         let device = Device::flex();
-        let config = GrlConfig {
-            window_size: 4,
-            stripe_size: [Some(4), Some(8)],
-            anchor_window_down_factor: 2,
-            ..GrlConfig::default()
-        };
-        let tables = TableIndexMask::new(&config, [8, 16], &device);
+        let (_, tables) = crate::model::tables::small_test_tables(&device);
         let ids = region_ids([8, 16], [4, 4], [2, 2]);
         let expected = mask_from_ids(&ids, &ids, 8);
         let got = tables.window.mask.full().into_data().try_to_vec::<f32>().unwrap();
