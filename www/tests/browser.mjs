@@ -8,9 +8,14 @@ import { preview } from "vite";
 const webdriver = JSON.parse(readFileSync(new URL("../../webdriver.json", import.meta.url), "utf8"));
 const options = webdriver["goog:chromeOptions"];
 
-/** Launches headless Chromium with WebGPU (SwiftShader) enabled. */
-export function launchBrowser() {
-  return chromium.launch({ executablePath: options.binary, args: options.args, headless: true });
+/**
+ * Launches headless Chromium with WebGPU (SwiftShader) enabled; with `webgpu: false`, without
+ * --enable-unsafe-webgpu, where `navigator.gpu` exists but offers no adapter (as on a machine
+ * whose GPU is blocklisted).
+ */
+export function launchBrowser({ webgpu = true } = {}) {
+  const args = webgpu ? options.args : options.args.filter((a) => a !== "--enable-unsafe-webgpu");
+  return chromium.launch({ executablePath: options.binary, args, headless: true });
 }
 
 /** Serves www/dist; returns { url, close }. */
