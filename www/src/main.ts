@@ -164,7 +164,8 @@ async function loadModel(next: ModelChoice): Promise<void> {
     else setState("ready");
   } catch (e) {
     if (load !== loads) return;
-    fail(`Could not load the model “${next.label}”.`, messageOf(e));
+    progress.finish("No model loaded.", false);
+    fail(`Could not load the model “${next.label}”.`, messageOf(e), false);
   }
 }
 
@@ -239,7 +240,7 @@ function run(): void {
   const source = image;
   notice.hide();
   viewer.clearTiles();
-  progress.start("Preparing the tiles…");
+  progress.start("Restoring…");
   let tiles = 0;
   const current = worker.restore(source.pixels, { tileSize: tileSize(), overlap: settings.overlap }, (done, total, tile) => {
     tiles = total;
@@ -293,6 +294,9 @@ function setupControls(): void {
   wireImageInput(el.file, (file) => void openImage(file));
   el.restore.addEventListener("click", run);
   el.cancel.addEventListener("click", cancel);
+  window.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && job) cancel();
+  });
   el.download.addEventListener("click", () => void download());
   el.zoomFit.addEventListener("click", () => viewer.setZoom("fit"));
   el.zoomActual.addEventListener("click", () => viewer.setZoom("actual"));

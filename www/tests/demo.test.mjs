@@ -3,7 +3,7 @@
 // rejects a bad file; without WebGPU it says so and restores on the CPU. Screenshots (laptop
 // and phone) go to www/test-results/ for a person to look at.
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { launchBrowser, serveDist } from "./browser.mjs";
 import { makeTestImage, measureResult } from "./scene.mjs";
@@ -11,7 +11,7 @@ import { makeTestImage, measureResult } from "./scene.mjs";
 const RESULTS = new URL("../test-results/", import.meta.url);
 const LAPTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
-/** Small: WebGPU in headless Chromium is SwiftShader, on the CPU (about 30 s a 32x32 tile). */
+/** Small: WebGPU in headless Chromium is SwiftShader, on the CPU (15-40 s a 32x32 tile). */
 const INPUT = { width: 48, height: 32 };
 /**
  * Forces two 32x32 tiles on the input, so the second run can be cancelled between them.
@@ -87,6 +87,33 @@ async function expectRejected(page, size, message) {
   assert.equal(await page.evaluate(() => document.body.dataset.state), "error", `${size.width}x${size.height} rejected`);
 }
 
+/** Drops or pastes a PNG file (base64) on the page, as a person's browser would. */
+function sendFile({ how, png, name }) {
+  const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], name, { type: "image/png" }));
+  if (how === "drop") {
+    for (const type of ["dragenter", "dragover", "drop"]) {
+      document.body.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: data }));
+    }
+  } else {
+    document.body.dispatchEvent(new ClipboardEvent("paste", { bubbles: true, cancelable: true, clipboardData: data }));
+  }
+}
+
+/** Waits for the image called `name` to be open and restored. */
+async function waitForRestoreOf(page, name, why) {
+  await page.waitForFunction((n) => document.getElementById("image-name").textContent === n, name, { timeout: 30_000 });
+  assert.equal(await waitForState(page, ["done", "error"], RUN_TIMEOUT), "done", `${name}${await why()}`);
+}
+
+/** Gives the page a model file through "Use your own model…". */
+async function chooseOwnModel(page, name, buffer) {
+  const chooser = page.waitForEvent("filechooser");
+  await page.click("#own-model");
+  await (await chooser).setFiles({ name, mimeType: "application/octet-stream", buffer });
+}
+
 /** Opens the test image; waits for its restore to end. */
 async function restoreTestImage(page, why) {
   const scene = await openTestImage(page);
@@ -120,8 +147,12 @@ async function cancelRun(page, why) {
 
 const RESTARTED = /replacing the worker/;
 
-/** The result is the input's size times the model's scale, and a plausible restoration. */
-async function checkResult(page, scene) {
+/**
+ * The result is the input's size times the model's scale, and a plausible restoration: not
+ * blank, not the input, following the clean scene; a denoiser's is closer to the clean scene
+ * than its noisy input was.
+ */
+async function checkResult(page, scene, { denoiser = false } = {}) {
   const m = await page.evaluate(measureResult, scene.clean);
   assert.equal(m.inputWidth, INPUT.width);
   assert.equal(m.inputHeight, INPUT.height);
@@ -135,6 +166,10 @@ async function checkResult(page, scene) {
   assert.ok(m.meanAbsDiff > 0.5, `the result differs from the input: mean |diff| ${m.meanAbsDiff.toFixed(2)}`);
   // A restoration keeps the scene: the result follows the clean image closely.
   assert.ok(m.correlation > 0.8, `the result follows the scene: correlation ${m.correlation.toFixed(3)} with the clean image`);
+  if (denoiser) {
+    const gain = m.psnrResult - m.psnrInput;
+    assert.ok(gain > 1, `the noise is reduced: PSNR ${m.psnrInput.toFixed(2)} dB -> ${m.psnrResult.toFixed(2)} dB`);
+  }
   assert.equal(await page.isEnabled("#download"), true, "the PNG can be downloaded");
   return m;
 }
@@ -159,7 +194,7 @@ test("on WebGPU: restore a PNG, compare, zoom, cancel a second run, reject a bad
 
     // 2. A PNG through the file input, restored in the worker tile by tile.
     const scene = await restoreTestImage(page, why);
-    const m = await checkResult(page, scene);
+    const m = await checkResult(page, scene, { denoiser: true });
     console.log(`${at()} done: ${await text(page, "#d-time")}; ${JSON.stringify(m)}`);
     await screenshot(page, "demo-done.png");
 
@@ -205,13 +240,41 @@ test("without WebGPU: the page says so, restores on the CPU, and cancels between
     assert.equal(await page.isVisible("#env-notice"), true, "the 'no WebGPU' warning is shown");
     assert.match(await text(page, "#env-notice"), /^No WebGPU here: restoring on the CPU\./);
     const scene = await restoreTestImage(page, why);
-    const m = await checkResult(page, scene);
+    const m = await checkResult(page, scene, { denoiser: true });
     console.log(`CPU: ${await text(page, "#d-time")}; ${JSON.stringify(m)}`);
     await screenshot(page, "demo-no-webgpu.png");
 
-    // Opening a larger image starts its restore (12 tiles of about 1 s); a cancel after the
-    // first stops it before the next tile, without replacing the worker.
-    await openTestImage(page, { width: 96, height: 64 });
+    // Drag and drop, and paste, open (and restore) images too.
+    for (const how of ["drop", "paste"]) {
+      await page.evaluate(sendFile, { how, png: scene.png, name: `${how}.png` });
+      await waitForRestoreOf(page, `${how}.png`, why);
+    }
+
+    // A user's own model file: a broken one is refused clearly; a good one is used.
+    await chooseOwnModel(page, "broken.safetensors", Buffer.from("not a model"));
+    assert.equal(await waitForState(page, ["error"], 30_000), "error");
+    assert.match(await text(page, "#notice"), /^Could not load the model “broken\.safetensors”\. Cannot load the weights: /);
+    await screenshot(page, "demo-bad-model.png");
+    const own = readFileSync(new URL("../../models/denoise.safetensors", import.meta.url));
+    await chooseOwnModel(page, "my-denoiser.safetensors", own);
+    await page.waitForFunction(() => document.body.dataset.state === "running", null, { timeout: 60_000 });
+    assert.equal(await waitForState(page, ["done", "error"], RUN_TIMEOUT), "done", `own model${await why()}`);
+    assert.equal(await page.$eval("#model", (s) => s.selectedOptions[0].text), "Your model: my-denoiser.safetensors");
+    assert.match(await text(page, "#d-time"), / · my-denoiser\.safetensors$/);
+    await checkResult(page, scene, { denoiser: true });
+
+    // Another bundled model, chosen in the menu, restores the open image at once: Upscale x2.
+    await page.selectOption("#model", "sr-x2");
+    await page.waitForFunction(() => document.body.dataset.state === "running", null, { timeout: 60_000 });
+    assert.equal(await waitForState(page, ["done", "error"], RUN_TIMEOUT), "done", `x2 failed${await why()}`);
+    const x2 = await checkResult(page, scene);
+    assert.equal(x2.width, INPUT.width * 2, "x2 doubles the width");
+    console.log(`CPU x2: ${await text(page, "#d-time")}; ${JSON.stringify(x2)}`);
+    await screenshot(page, "demo-upscale.png");
+
+    // Opening a larger image starts its restore (88 tiles, well under a second each); a cancel
+    // after the first stops it before the next tile, without replacing the worker.
+    await openTestImage(page, { width: 256, height: 192 });
     await waitForFirstTile(page);
     const t = Date.now();
     await cancelRun(page, why);
@@ -220,7 +283,7 @@ test("without WebGPU: the page says so, restores on the CPU, and cancels between
 
     // Oversized images: a clear message, nothing run.
     await expectRejected(page, { width: 8200, height: 8 }, /is 8200 × 8 pixels: this page opens images up to 8192 pixels a side/);
-    await expectRejected(page, { width: 4500, height: 4000 }, /^This image is too large\. The result would be 4500 × 4000 \(18\.0 MP\); this page makes at most 16\.8 MP/);
+    await expectRejected(page, { width: 4500, height: 4000 }, /^This image is too large\. The result would be \d+ × \d+ \([\d.]+ MP\); this page makes at most 16\.8 MP/);
     await screenshot(page, "demo-too-large.png");
 
     // The weights were kept by the Cache API: a reload does not download them again.

@@ -37,7 +37,9 @@ export function makeTestImage({ width, height }) {
     }
     g.putImageData(image, 0, 0);
     const bytes = new Uint8Array(await (await canvas.convertToBlob({ type: "image/png" })).arrayBuffer());
-    return { png: btoa(String.fromCharCode(...bytes)), clean };
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 8192) binary += String.fromCharCode(...bytes.subarray(i, i + 8192));
+    return { png: btoa(binary), clean };
   })();
 }
 

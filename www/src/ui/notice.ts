@@ -12,7 +12,8 @@ export class Notice {
     const strong = document.createElement("strong");
     strong.textContent = title;
     this.element.append(strong);
-    if (text) this.element.append(" ", text);
+    // Errors from the package start in lower case: a sentence here.
+    if (text) this.element.append(" ", text.charAt(0).toUpperCase() + text.slice(1));
     this.element.hidden = false;
   }
 
