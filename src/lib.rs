@@ -8,6 +8,8 @@ pub mod pixels;
 pub mod probe;
 pub mod restore;
 pub mod tiling;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod train;
 pub mod web_format;
 
 #[cfg(target_arch = "wasm32")]

@@ -80,6 +80,25 @@ fn sixteen_bit_png_stays_sixteen_bit() {
 }
 
 #[test]
+fn a_wrong_configuration_names_the_key_and_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_config = std::fs::read_to_string(fixture("sr3_psd/config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text_config).unwrap();
+    config["model_kwargs"]["num_heads_window"] = serde_json::json!([4]);
+    let wrong = dir.path().join("wrong.json");
+    std::fs::write(&wrong, config.to_string()).unwrap();
+    let checkpoint = fixture("sr3_psd/model.pth");
+    let out = dir.path().join("x.safetensors");
+    let run = grl(&["convert", checkpoint.to_str().unwrap(), "--config", wrong.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let stderr = text(&run.stderr);
+    assert!(!run.status.success() && !out.exists());
+    assert!(
+        stderr.contains("layers.0.blocks.0.attn.window_attn.attn_transform.logit_scale has shape [2, 1, 1] in the checkpoint but [4, 1, 1] in the model (set by num_heads_window)"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bad_paths_and_files_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.safetensors");
@@ -95,7 +114,12 @@ fn bad_paths_and_files_are_one_line_errors() {
         (vec!["convert", junk.to_str().unwrap(), "--config", "no_such_preset", "-o", "x.safetensors"], "unknown preset"),
         (vec!["restore", "--model", model.to_str().unwrap(), "/nonexistent.png", "-o", existing.to_str().unwrap()], "cannot read /nonexistent.png"),
         (vec!["restore", "--model", junk.to_str().unwrap(), "/nonexistent.png", "-o", "x.png"], "cannot read"),
-        (vec!["restore", "in.png", "-o", "x.png"], "no default model"),
+        (vec!["restore", "--model", "no-such-model", "in.png", "-o", "x.png"], "bundled models: denoise, sr-x2"),
+        (vec!["restore", "in.png", "-o", "x.png"], "cannot read in.png"),
+        (vec!["eval", "--model", "sr-x2", "/nonexistent-folder"], "cannot read the folder /nonexistent-folder"),
+        (vec!["eval", "--sigma", "300", "/tmp"], "expected a noise level in 0-255"),
+        (vec!["train", "--config", "no_such_preset", "--degradation", "noise:25", "--run", "r", "-o", "x", "--name", "n"], "unknown preset"),
+        (vec!["train", "--config", "dn_grl_tiny_c3s25", "--degradation", "blur:3", "--run", "r", "-o", "x", "--name", "n"], "degradation \"blur:3\" is unknown"),
         (vec!["frobnicate"], "unrecognized subcommand"),
     ];
     for (args, expected) in cases {
@@ -106,4 +130,115 @@ fn bad_paths_and_files_are_one_line_errors() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line: {stderr:?}");
     }
     assert_eq!(std::fs::read(&existing).unwrap(), b"old contents", "a failed restore leaves the output alone");
+}
+
+/// A smooth synthetic photo-like RGB image: gradients and soft discs.
+fn smooth_image(width: u32, height: u32) -> image::RgbImage {
+    image::RgbImage::from_fn(width, height, |x, y| {
+        let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
+        let disc = |cx: f32, cy: f32, r: f32| (1.0 - ((fx - cx).hypot(fy - cy) / r).min(1.0)).powf(0.5);
+        let r = 40.0 + 150.0 * fx + 60.0 * disc(0.3, 0.4, 0.25);
+        let g = 60.0 + 120.0 * fy + 70.0 * disc(0.7, 0.6, 0.3);
+        let b = 180.0 - 100.0 * fx * fy + 50.0 * disc(0.5, 0.2, 0.2);
+        image::Rgb([r.min(255.0) as u8, g.min(255.0) as u8, b.min(255.0) as u8])
+    })
+}
+
+fn noisy(clean: &image::RgbImage, sigma: f32, seed: u64) -> image::RgbImage {
+    use grl_wasm::train::data::Planar;
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    grl_wasm::train::degrade::add_noise(&Planar::from_rgb8(clean), sigma, &mut rng).to_rgb8()
+}
+
+#[test]
+fn bundled_models_restore_without_any_file() {
+    use grl_wasm::train::metrics::psnr;
+    let dir = tempfile::tempdir().unwrap();
+    let clean = smooth_image(64, 48);
+    let input = dir.path().join("noisy.png");
+    let noisy_image = noisy(&clean, 25.0, 3);
+    noisy_image.save(&input).unwrap();
+    let output = dir.path().join("denoised.png");
+    let run = grl(&["restore", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--backend", "cpu"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let denoised = image::open(&output).unwrap().to_rgb8();
+    let (before, after) = (psnr(&noisy_image, &clean, 0), psnr(&denoised, &clean, 0));
+    println!("bundled denoiser on a synthetic image, sigma 25: {before:.2} dB -> {after:.2} dB");
+    assert!(after > before + 6.0, "the default model denoises: {before:.2} dB -> {after:.2} dB");
+
+    let output = dir.path().join("x2.png");
+    let run = grl(&["restore", "--model", "sr-x2", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--backend", "cpu"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let restored = image::open(&output).unwrap();
+    assert_eq!((restored.width(), restored.height()), (128, 96));
+
+    let presets = text(&grl(&["presets"]).stdout);
+    assert!(presets.contains("sr_grl_tiny_c3x4") && presets.contains("denoise") && presets.contains("sr-x2"), "{presets}");
+    let info = text(&grl(&["info", "sr-x2"]).stdout);
+    assert!(info.contains("task:        sr") && info.contains("scale:       x2"), "{info}");
+}
+
+/// The last line of `grl eval`: (model dB, baseline dB).
+fn eval_summary(stdout: &str) -> (f64, f64) {
+    let last = stdout.trim_end().lines().last().unwrap_or_default();
+    let value = |key: &str| -> f64 {
+        let field = last.split_whitespace().find_map(|f| f.strip_prefix(key)).unwrap_or_else(|| panic!("no {key} in {last:?}"));
+        field.parse().unwrap()
+    };
+    (value("psnr_db="), value("baseline_db="))
+}
+
+#[test]
+fn eval_scores_the_bundled_models_against_their_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    smooth_image(96, 80).save(dir.path().join("a.png")).unwrap();
+    smooth_image(80, 64).save(dir.path().join("b.png")).unwrap();
+    for (model, margin) in [("denoise", 6.0), ("sr-x2", 0.0)] {
+        let run = grl(&["eval", "--model", model, dir.path().to_str().unwrap(), "--backend", "cpu"]);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        let stdout = text(&run.stdout);
+        println!("{stdout}");
+        assert!(stdout.contains("a.png") && stdout.contains("b.png") && stdout.contains("SSIM"), "{stdout}");
+        let (model_db, baseline_db) = eval_summary(&stdout);
+        assert!(model_db > baseline_db + margin, "{model}: {model_db} dB vs baseline {baseline_db} dB");
+    }
+}
+
+#[test]
+fn training_resumes_exactly_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, val) = (dir.path().join("train"), dir.path().join("val"));
+    std::fs::create_dir_all(&train).unwrap();
+    std::fs::create_dir_all(&val).unwrap();
+    smooth_image(64, 64).save(train.join("a.png")).unwrap();
+    smooth_image(48, 80).save(train.join("b.png")).unwrap();
+    smooth_image(40, 40).save(val.join("c.png")).unwrap();
+    let config = dir.path().join("tiny.json");
+    std::fs::write(&config, r#"{"embed_dim": 8, "upscale": 1, "depths": [1], "num_heads_window": [1], "num_heads_stripe": [1], "mlp_ratio": 1.0}"#).unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let (run_dir, out) = (dir.path().join(name), dir.path().join(format!("{name}.safetensors")));
+        let mut args = vec!["train", "--config", config.to_str().unwrap(), "--degradation", "noise:0-50", "--data", train.to_str().unwrap(), "--val", val.to_str().unwrap()];
+        args.extend(["--run", run_dir.to_str().unwrap(), "-o", out.to_str().unwrap(), "--name", "tiny", "--steps", "4", "--batch", "2", "--patch", "16", "--val-every", "3", "--val-crop", "32"]);
+        args.extend(extra);
+        let result = grl(&args);
+        assert!(result.status.success(), "{}", text(&result.stderr));
+        (text(&result.stdout), out)
+    };
+    let (_, straight) = run("straight", &[]);
+    let (first, interrupted) = run("resumed", &["--stop-after", "2"]);
+    assert!(first.contains("stopped at step 2 of 4") && !interrupted.exists(), "{first}");
+    let (second, resumed) = run("resumed", &[]);
+    assert!(second.contains("resuming") && second.contains("after 4 steps"), "{second}");
+    // Compare tensors, not bytes: the metadata's key order is not fixed.
+    let (a, b) = (std::fs::read(straight).unwrap(), std::fs::read(resumed).unwrap());
+    let (a, b) = (safetensors::SafeTensors::deserialize(&a).unwrap(), safetensors::SafeTensors::deserialize(&b).unwrap());
+    let mut names = a.names();
+    names.sort();
+    assert!(names.len() > 10);
+    for name in names {
+        assert_eq!(a.tensor(name).unwrap().data(), b.tensor(name).unwrap().data(), "{name}: a resumed run gives the same weights");
+    }
+    let log = std::fs::read_to_string(dir.path().join("resumed/log.csv")).unwrap();
+    assert_eq!(log.lines().map(|l| l.split(',').next().unwrap()).collect::<Vec<_>>(), ["3", "4"], "{log}");
 }

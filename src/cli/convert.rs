@@ -10,7 +10,7 @@ use crate::web_format::{self, Provenance, StorageDType};
 
 /// The configuration: a preset name, a JSON file (bare GRL arguments or a fixture's
 /// `config.json` with `model_kwargs`), or else the checkpoint's file name.
-fn resolve_config(checkpoint: &Path, config: Option<&str>) -> Result<(GrlConfig, String), String> {
+pub(super) fn resolve_config(checkpoint: &Path, config: Option<&str>) -> Result<(GrlConfig, String), String> {
     match config {
         Some(json) if json.ends_with(".json") => {
             let text = std::fs::read_to_string(json).map_err(|e| format!("cannot read {json}: {e}"))?;
@@ -73,7 +73,7 @@ pub fn convert(checkpoint: &Path, config: Option<&str>, dtype: StorageDType, out
 }
 
 pub fn info(file: &Path) -> Result<(), String> {
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let bytes = super::bundled::read_model(file)?;
     let info = web_format::read_info(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
     let p = &info.provenance;
     println!("file:        {} ({} bytes, {:?}, format version {})", file.display(), bytes.len(), info.dtype, info.format_version);

@@ -1,9 +1,11 @@
 //! The `grl` command line (native only): argument parsing and dispatch.
 
 mod backend;
+mod bundled;
 mod convert;
-mod image_io;
+pub(crate) mod image_io;
 mod restore;
+mod train;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -36,15 +38,16 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Print a web-format model's configuration, parameter count and provenance.
+    /// Print a web-format model's configuration, parameter count and provenance (a file or
+    /// a bundled model's name).
     Info { file: PathBuf },
-    /// List the presets (the released models' configurations).
+    /// List the presets (the released models' configurations) and the bundled models.
     Presets,
     /// Restore an image (PNG, 8 or 16 bit; JPEG; WebP).
     Restore {
-        /// A web-format model; without it, the project's default model.
-        #[arg(long)]
-        model: Option<PathBuf>,
+        /// A web-format model file, or a bundled model: `denoise` (the default) or `sr-x2`.
+        #[arg(long, default_value = "denoise")]
+        model: PathBuf,
         input: PathBuf,
         #[arg(short, long)]
         output: PathBuf,
@@ -57,6 +60,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Backend::Auto)]
         backend: Backend,
     },
+    /// Train a model on a folder of clean photos (CPU), with checkpoints; run it again with
+    /// the same arguments to resume.
+    Train(train::TrainArgs),
+    /// Score a model on a folder of clean images with its task's synthetic degradation,
+    /// beside the trivial baseline (the noisy input; bicubic upscaling).
+    Eval(train::EvalArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,11 +113,16 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
         }
         Command::Info { file } => convert::info(&file),
         Command::Presets => {
-            crate::model::preset_names().iter().for_each(|name| println!("{name}"));
+            println!("presets (the released checkpoints' configurations, for grl convert --config):");
+            crate::model::preset_names().iter().for_each(|name| println!("  {name}"));
+            println!("bundled models (grl restore --model NAME):");
+            bundled::BUNDLED.iter().for_each(|b| println!("  {:<10} {}", b.name, b.description));
             Ok(())
         }
         Command::Restore { model, input, output, tile, overlap, backend } => {
-            restore::restore(model.as_deref(), &input, &output, tile, overlap, backend)
+            restore::restore(&model, &input, &output, tile, overlap, backend)
         }
+        Command::Train(args) => train::train(args),
+        Command::Eval(args) => train::eval(args),
     }
 }

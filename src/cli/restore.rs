@@ -6,6 +6,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Backend;
+use super::bundled;
 use super::backend::choose;
 use super::image_io::{read_image, write_image};
 use crate::restore::{RestoreOptions, restore_rgba};
@@ -23,11 +24,8 @@ impl TileHooks for Bar {
     }
 }
 
-pub fn restore(model: Option<&Path>, input: &Path, output: &Path, tile: Option<usize>, overlap: usize, backend: Backend) -> Result<(), String> {
-    let model = model.ok_or(
-        "no default model is bundled yet: pass --model FILE (a web-format model from `grl convert`)",
-    )?;
-    let bytes = std::fs::read(model).map_err(|e| format!("cannot read {}: {e}", model.display()))?;
+pub fn restore(model: &Path, input: &Path, output: &Path, tile: Option<usize>, overlap: usize, backend: Backend) -> Result<(), String> {
+    let bytes = bundled::read_model(model)?;
     let image = read_image(input)?;
     let chosen = choose(backend)?;
     let (grl, info) = web_format::load(&bytes, &chosen.device).map_err(|e| format!("{}: {e}", model.display()))?;

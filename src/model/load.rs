@@ -80,6 +80,42 @@ pub fn key_remapper() -> KeyRemapper {
     KeyRemapper::from_patterns(KEY_REMAPPING.to_vec()).expect("the remapping patterns are valid regexes")
 }
 
+/// The configuration settings that decide whether the parameter `key` exists and what shape
+/// it has: the first place to look when it is missing, unexpected or mis-shaped. A wrong
+/// window or stripe size changes no shape, which is why loading alone cannot catch it.
+pub fn settings_for(key: &str) -> &'static str {
+    let heads = key.ends_with("logit_scale") || key.contains("cpb_mlp.fc2");
+    if key.contains("window_attn") && heads {
+        "num_heads_window"
+    } else if key.contains("stripe_attn") && heads {
+        "num_heads_stripe"
+    } else if key.contains(".mlp.") {
+        "embed_dim, mlp_ratio"
+    } else if key.contains(".conv.") && key.starts_with("layers.") && key.contains(".blocks.") {
+        "local_connection, embed_dim"
+    } else if key.starts_with("conv_first") {
+        "in_channels, embed_dim"
+    } else if ["upsample", "conv_before_upsample", "conv_up", "conv_hr", "conv_last"].iter().any(|p| key.starts_with(p)) {
+        "upsampler, upscale, out_channels"
+    } else if key.contains(".anchor.") {
+        "embed_dim, anchor_proj_type"
+    } else if key.starts_with("layers.") && !key.contains(".blocks.") {
+        "depths (stages), embed_dim"
+    } else if key.starts_with("layers.") {
+        "depths, embed_dim"
+    } else {
+        "embed_dim"
+    }
+}
+
+/// `keys`, then the settings that decide them: `"a, b (settings: depths)"`.
+fn with_settings(keys: &[&str]) -> String {
+    let mut settings: Vec<&str> = keys.iter().map(|k| settings_for(k)).collect();
+    settings.sort();
+    settings.dedup();
+    format!("{} (settings: {})", keys.join(", "), settings.join("; "))
+}
+
 /// Turns an [`ApplyResult`] into a report, or one error listing every missing, unexpected and
 /// mis-shaped tensor.
 fn check(result: ApplyResult) -> Result<LoadReport, String> {
@@ -95,13 +131,26 @@ fn check(result: ApplyResult) -> Result<LoadReport, String> {
     let mut problems = Vec::new();
     if !result.missing.is_empty() {
         let keys: Vec<_> = result.missing.iter().map(|(path, _)| path.as_str()).collect();
-        problems.push(format!("missing in the checkpoint ({}): {}", keys.len(), keys.join(", ")));
+        problems.push(format!("missing in the checkpoint ({}): {}", keys.len(), with_settings(&keys)));
     }
     if !unexpected.is_empty() {
-        problems.push(format!("unexpected in the checkpoint ({}): {}", unexpected.len(), unexpected.join(", ")));
+        let keys: Vec<_> = unexpected.iter().map(String::as_str).collect();
+        problems.push(format!("unexpected in the checkpoint ({}): {}", keys.len(), with_settings(&keys)));
     }
     if !result.errors.is_empty() {
-        let errors: Vec<_> = result.errors.iter().map(|e| e.to_string()).collect();
+        let errors: Vec<_> = result
+            .errors
+            .iter()
+            .map(|e| match e {
+                burn::store::ApplyError::ShapeMismatch { path, expected, found } => format!(
+                    "{path} has shape {:?} in the checkpoint but {:?} in the model (set by {})",
+                    found.as_slice(),
+                    expected.as_slice(),
+                    settings_for(path)
+                ),
+                other => other.to_string(),
+            })
+            .collect();
         problems.push(format!("could not load ({}): {}", errors.len(), errors.join("; ")));
     }
     if problems.is_empty() {
@@ -229,6 +278,22 @@ mod tests {
             errors: vec![],
         };
         let err = check(result).unwrap_err();
-        assert!(err.contains("unexpected in the checkpoint (1): layers.9.conv.weight"), "{err}");
+        assert!(err.contains("unexpected in the checkpoint (1): layers.9.conv.weight (settings: depths (stages), embed_dim)"), "{err}");
+    }
+
+    #[test]
+    fn keys_name_the_settings_that_shape_them() {
+        let cases = [
+            ("layers.0.blocks.1.attn.window_attn.attn_transform.logit_scale", "num_heads_window"),
+            ("layers.2.blocks.0.attn.stripe_attn.attn_transform2.cpb_mlp.fc2.weight", "num_heads_stripe"),
+            ("layers.0.blocks.0.mlp.fc1.weight", "embed_dim, mlp_ratio"),
+            ("layers.0.blocks.0.conv.compress.weight", "local_connection, embed_dim"),
+            ("upsample.up.0.weight", "upsampler, upscale, out_channels"),
+            ("conv_first.weight", "in_channels, embed_dim"),
+            ("layers.5.blocks.3.norm1.gamma", "depths, embed_dim"),
+        ];
+        for (key, settings) in cases {
+            assert_eq!(settings_for(key), settings, "{key}");
+        }
     }
 }

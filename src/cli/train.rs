@@ -1,0 +1,146 @@
+//! `grl train` and `grl eval`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::Backend;
+use super::backend::choose;
+use super::convert::resolve_config;
+use crate::restore::RestoreOptions;
+use crate::train::degrade::{Degradation, Sigma};
+use crate::train::eval::{degradation_of, evaluate, table};
+use crate::train::trainer::{RunFiles, TrainSettings};
+use crate::web_format::{self, Provenance};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The architecture: a preset name or a JSON file of GRL arguments (`upscale` must match
+    /// the degradation).
+    #[arg(long)]
+    config: String,
+    /// What the model learns to undo: `noise:25` (sigma on 0-255), `noise:0-50` (blind) or
+    /// `bicubic:2`.
+    #[arg(long)]
+    degradation: String,
+    /// Folder of clean training photos.
+    #[arg(long, default_value = "data/train")]
+    data: PathBuf,
+    /// Folder of clean validation photos (centre crops).
+    #[arg(long, default_value = "data/val")]
+    val: PathBuf,
+    /// Folder for checkpoints, settings and `log.csv`; an existing run there is resumed.
+    #[arg(long)]
+    run: PathBuf,
+    /// The finished model, in the web format.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Name recorded in the model's provenance.
+    #[arg(long)]
+    name: String,
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Side of the clean patches (the input's is patch / scale).
+    #[arg(long, default_value_t = 48)]
+    patch: usize,
+    /// Peak learning rate, decaying along a cosine to --min-lr.
+    #[arg(long, default_value_t = 2e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 1e-5)]
+    min_lr: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Steps between validations (and checkpoints).
+    #[arg(long, default_value_t = 100)]
+    val_every: usize,
+    /// Side of the validation centre crops.
+    #[arg(long, default_value_t = 192)]
+    val_crop: usize,
+    /// Storage precision of the written model.
+    #[arg(long, value_enum, default_value_t = super::Dtype::F16)]
+    dtype: super::Dtype,
+    /// Stop after this many steps (with a checkpoint); the same command resumes.
+    #[arg(long)]
+    stop_after: Option<usize>,
+    /// Licence of the written weights.
+    #[arg(long, default_value = "MIT")]
+    license: String,
+}
+
+pub fn train(args: TrainArgs) -> Result<(), String> {
+    let (config, _) = resolve_config(Path::new(""), Some(&args.config))?;
+    let degradation = Degradation::parse(&args.degradation)?;
+    let settings = TrainSettings {
+        config,
+        degradation: args.degradation.clone(),
+        train_dir: args.data.clone(),
+        val_dir: args.val.clone(),
+        steps: args.steps,
+        batch: args.batch,
+        patch: args.patch,
+        lr: args.lr,
+        min_lr: args.min_lr,
+        seed: args.seed,
+        val_every: args.val_every,
+        val_crop: args.val_crop,
+    };
+    let (task, noise_level) = match degradation {
+        Degradation::Noise(Sigma::Fixed(s)) => ("dn", s.round() as u32),
+        Degradation::Noise(_) => ("dn", 0),
+        Degradation::Bicubic { .. } => ("sr", 0),
+    };
+    let provenance = Provenance {
+        name: args.name.clone(),
+        task: task.into(),
+        noise_level,
+        jpeg_quality: 0,
+        source: format!(
+            "trained by grl-wasm: grl train --config {} --degradation {} --steps {} --batch {} --patch {} --lr {} --seed {} on {} (see data/SOURCES.md)",
+            args.config, args.degradation, args.steps, args.batch, args.patch, args.lr, args.seed, args.data.display()
+        ),
+        license: args.license.clone(),
+    };
+    let files = RunFiles { run_dir: args.run, output: args.output, provenance, dtype: args.dtype.into(), stop_after: args.stop_after };
+    crate::train::trainer::train(&settings, &files)
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A web-format model file (task `dn` or `sr`) or a bundled model (`denoise`, `sr-x2`).
+    #[arg(long, default_value = "denoise")]
+    model: PathBuf,
+    /// Folder of clean images.
+    dir: PathBuf,
+    /// Noise level for a denoiser (0-255 scale); by default the model's, 25 for a blind one.
+    #[arg(long)]
+    sigma: Option<f32>,
+    /// Image i is degraded with seed + i.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Tile side in input pixels; by default the largest that fits.
+    #[arg(long)]
+    tile: Option<usize>,
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+}
+
+pub fn eval(args: EvalArgs) -> Result<(), String> {
+    let bytes = super::bundled::read_model(&args.model)?;
+    let chosen = choose(args.backend)?;
+    let (grl, info) = web_format::load(&bytes, &chosen.device).map_err(|e| format!("{}: {e}", args.model.display()))?;
+    if let Some(sigma) = args.sigma.filter(|s| !(s.is_finite() && (0.0..=255.0).contains(s))) {
+        return Err(format!("--sigma is {sigma}: expected a noise level in 0-255"));
+    }
+    let degradation = degradation_of(&info, args.sigma)?;
+    let options = RestoreOptions { tile: args.tile, ..RestoreOptions::default() };
+    let rows = evaluate(&grl, &chosen.device, chosen.limits, &degradation, &args.dir, args.seed, options)?;
+    let (baseline, what) = match degradation {
+        Degradation::Noise(sigma) => ("noisy", format!("Gaussian noise, {sigma}")),
+        Degradation::Bicubic { scale } => ("bicubic", format!("bicubic x{scale}")),
+    };
+    println!("{} on {} ({what}, seed {}, {})", info.provenance.name, args.dir.display(), args.seed, chosen.name);
+    println!("{}", table(&rows, baseline));
+    Ok(())
+}

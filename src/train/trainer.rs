@@ -1,0 +1,271 @@
+//! The training loop: seeded patches and degradations, L1 loss, Adam with a cosine learning
+//! rate, periodic validation PSNR, checkpoints and resume, a progress bar.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{self, Progress};
+use super::data::{PatchSampler, Planar, load_folder};
+use super::degrade::Degradation;
+use super::metrics::psnr;
+use crate::cli::image_io::write_atomically;
+use crate::model::{Grl, GrlConfig};
+use crate::web_format::{self, Provenance, StorageDType};
+
+/// Everything that defines a training run. Stored in the run folder: resuming with other
+/// settings is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub config: GrlConfig,
+    /// `"noise:25"`, `"noise:0-50"` or `"bicubic:2"`: see [`Degradation`].
+    pub degradation: String,
+    pub train_dir: PathBuf,
+    pub val_dir: PathBuf,
+    pub steps: usize,
+    pub batch: usize,
+    /// Side of the clean (target) patches; the input's is `patch / scale`.
+    pub patch: usize,
+    /// Peak learning rate (the first step's), decaying along a cosine to `min_lr`.
+    pub lr: f64,
+    pub min_lr: f64,
+    pub seed: u64,
+    /// Steps between validations and checkpoints.
+    pub val_every: usize,
+    /// Side of the centre crop of each validation image (clean size).
+    pub val_crop: usize,
+}
+
+/// Where the run's files go and what the finished model is called.
+pub struct RunFiles {
+    /// Checkpoints, the settings and `log.csv` (step, loss, learning rate, validation PSNR).
+    pub run_dir: PathBuf,
+    /// The finished model, in the web format.
+    pub output: PathBuf,
+    pub provenance: Provenance,
+    pub dtype: StorageDType,
+    /// Stop (with a checkpoint) after this many steps of this invocation: training in
+    /// instalments. The next call resumes.
+    pub stop_after: Option<usize>,
+}
+
+/// The schedule: a linear warm-up over the first 2% of the steps (attention layers diverge
+/// easily at full rate from random weights), then a cosine from `lr` down to `min_lr` at `steps`.
+pub fn learning_rate(settings: &TrainSettings, step: usize) -> f64 {
+    let warmup = settings.steps / 50;
+    if step < warmup {
+        return settings.lr * (step + 1) as f64 / warmup as f64;
+    }
+    let t = step as f64 / settings.steps.max(1) as f64;
+    settings.min_lr + 0.5 * (settings.lr - settings.min_lr) * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+/// The random stream of one step: a function of the seed and the step only, so a resumed run
+/// draws exactly the patches the uninterrupted one would have.
+fn step_rng(seed: u64, step: usize) -> StdRng {
+    StdRng::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Validation pairs: the centre crop of each image and its degradation (seed 0).
+fn validation_pairs(settings: &TrainSettings, degradation: &Degradation) -> Result<Vec<(Planar, image::RgbImage)>, String> {
+    let scale = degradation.scale();
+    let side = settings.val_crop / scale * scale;
+    let mut rng = StdRng::seed_from_u64(0);
+    load_folder(&settings.val_dir)?
+        .into_iter()
+        .map(|(name, image)| {
+            let clean = Planar::from_rgb8(&image);
+            if clean.width < side || clean.height < side {
+                return Err(format!("validation image {name} is smaller than the {side}-pixel crop"));
+            }
+            let crop = clean.patch((clean.width - side) / 2, (clean.height - side) / 2, side, 0);
+            Ok((degradation.apply(&crop, &mut rng), crop.to_rgb8()))
+        })
+        .collect()
+}
+
+/// Planar images of one size as a `[n, 3, h, w]` tensor.
+fn batch_tensor(images: &[Planar], device: &Device) -> Tensor<4> {
+    let (h, w) = (images[0].height, images[0].width);
+    let values: Vec<f32> = images.iter().flat_map(|im| im.planes.iter().copied()).collect();
+    Tensor::from_data(TensorData::new(values, [images.len(), 3, h, w]), device)
+}
+
+/// Mean PSNR of `model` on the validation pairs (8-bit, shave = scale).
+fn validate(model: &Grl, pairs: &[(Planar, image::RgbImage)], scale: usize) -> f64 {
+    let device = Device::flex();
+    let model = model.valid();
+    let total: f64 = pairs
+        .iter()
+        .map(|(input, target)| {
+            let out = model.forward(batch_tensor(std::slice::from_ref(input), &device));
+            let [_, _, h, w] = out.dims();
+            let planes = out.into_data().try_to_vec::<f32>().expect("f32 output");
+            psnr(&Planar { width: w, height: h, planes }.to_rgb8(), target, scale as u32)
+        })
+        .sum();
+    total / pairs.len() as f64
+}
+
+/// Trains (or resumes) the run in `files.run_dir`, then writes the model to `files.output`.
+pub fn train(settings: &TrainSettings, files: &RunFiles) -> Result<(), String> {
+    let degradation = Degradation::parse(&settings.degradation)?;
+    check_settings(settings, &degradation)?;
+    check_run_dir(&files.run_dir, settings)?;
+    let device = Device::flex().autodiff();
+    device.seed(settings.seed);
+    let images = load_folder(&settings.train_dir)?.iter().map(|(_, im)| Planar::from_rgb8(im)).collect();
+    let sampler = PatchSampler::new(images, settings.patch)?;
+    let val = validation_pairs(settings, &degradation)?;
+
+    let (mut model, mut optim, mut progress) = start(settings, &files.run_dir, &device)?;
+    let bar = ProgressBar::new(settings.steps as u64).with_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_position(progress.step as u64);
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(files.run_dir.join("log.csv"))
+        .map_err(|e| format!("cannot write the log: {e}"))?;
+    let mut loss_sum = 0.0;
+    let mut loss_count = 0;
+    let stop_at = files.stop_after.map_or(settings.steps, |n| (progress.step + n).min(settings.steps));
+    while progress.step < stop_at {
+        let mut rng = step_rng(settings.seed, progress.step);
+        let targets: Vec<Planar> = (0..settings.batch).map(|_| sampler.sample(settings.patch, &mut rng)).collect();
+        let inputs: Vec<Planar> = targets.iter().map(|t| degradation.apply(t, &mut rng)).collect();
+        let output = model.forward(batch_tensor(&inputs, &device));
+        let loss = (output - batch_tensor(&targets, &device)).abs().mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = learning_rate(settings, progress.step);
+        model = optim.step(lr, model, grads);
+        loss_sum += loss.into_scalar::<f32>() as f64;
+        loss_count += 1;
+        progress.step += 1;
+        bar.set_position(progress.step as u64);
+
+        if progress.step % settings.val_every == 0 || progress.step == settings.steps {
+            let val_psnr = validate(&model, &val, degradation.scale());
+            let mean_loss = loss_sum / loss_count as f64;
+            progress.val_psnr = Some(val_psnr);
+            writeln!(log, "{},{mean_loss:.6},{lr:.3e},{val_psnr:.3}", progress.step).map_err(|e| e.to_string())?;
+            bar.set_message(format!("loss {mean_loss:.4} lr {lr:.1e} val {val_psnr:.2} dB"));
+            let line = format!("step {}: loss {mean_loss:.5}, lr {lr:.2e}, validation {val_psnr:.2} dB", progress.step);
+            // A hidden bar (output not a terminal, e.g. a log file) drops println: print directly.
+            if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
+            (loss_sum, loss_count) = (0.0, 0);
+            checkpoint::save(&files.run_dir, &model, &optim, &progress)?;
+        }
+    }
+    bar.finish();
+    if progress.step < settings.steps {
+        checkpoint::save(&files.run_dir, &model, &optim, &progress)?;
+        println!("stopped at step {} of {}: run the same command again to resume", progress.step, settings.steps);
+        return Ok(());
+    }
+    let bytes = web_format::save(&model.valid(), &files.provenance, files.dtype)?;
+    write_atomically(&files.output, &bytes)?;
+    println!(
+        "{} written: {} bytes, validation {:.2} dB after {} steps",
+        files.output.display(),
+        bytes.len(),
+        progress.val_psnr.unwrap_or(f64::NAN),
+        progress.step
+    );
+    Ok(())
+}
+
+/// A fresh model and optimizer, or the run's latest checkpoint.
+fn start(settings: &TrainSettings, run_dir: &Path, device: &Device) -> Result<(Grl, ModuleOptimizer, Progress), String> {
+    let model = settings.config.init(device);
+    let optim = AdamConfig::new().init();
+    match checkpoint::latest(run_dir)? {
+        Some(dir) => {
+            let resumed = checkpoint::load(&dir, model, optim)?;
+            println!("resuming {} at step {}", run_dir.display(), resumed.2.step);
+            Ok(resumed)
+        }
+        None => Ok((model, optim, Progress { step: 0, val_psnr: None })),
+    }
+}
+
+fn check_settings(settings: &TrainSettings, degradation: &Degradation) -> Result<(), String> {
+    settings.config.validate()?;
+    let scale = degradation.scale();
+    if settings.config.upscale != scale && !(scale == 1 && settings.config.upscale == 1) {
+        return Err(format!(
+            "the degradation {:?} needs a model with upscale {scale}, but the configuration has upscale {}",
+            settings.degradation, settings.config.upscale
+        ));
+    }
+    if settings.config.in_channels != 3 || settings.config.out_channels() != 3 {
+        return Err("training works on RGB: in_channels and out_channels must be 3".into());
+    }
+    if settings.patch == 0 || settings.patch % scale != 0 {
+        return Err(format!("patch is {}: expected a positive multiple of the scale {scale}", settings.patch));
+    }
+    for (name, value) in [("steps", settings.steps), ("batch", settings.batch), ("val_every", settings.val_every)] {
+        if value == 0 {
+            return Err(format!("{name} is 0: expected at least 1"));
+        }
+    }
+    Ok(())
+}
+
+/// Creates the run folder with its settings, or checks that a resumed run has the same.
+fn check_run_dir(run_dir: &Path, settings: &TrainSettings) -> Result<(), String> {
+    std::fs::create_dir_all(run_dir).map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
+    let path = run_dir.join("settings.json");
+    match std::fs::read_to_string(&path) {
+        Ok(json) => {
+            let stored: TrainSettings = serde_json::from_str(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+            if &stored != settings {
+                return Err(format!(
+                    "{} holds a run with other settings ({}): use another --run folder or the same settings",
+                    run_dir.display(),
+                    path.display()
+                ));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let json = serde_json::to_string_pretty(settings).map_err(|e| e.to_string())?;
+            write_atomically(&path, json.as_bytes())
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_schedule_ends() {
+        let settings = TrainSettings {
+            config: GrlConfig::default(),
+            degradation: "noise:25".into(),
+            train_dir: PathBuf::new(),
+            val_dir: PathBuf::new(),
+            steps: 100,
+            batch: 1,
+            patch: 16,
+            lr: 1e-3,
+            min_lr: 1e-5,
+            seed: 0,
+            val_every: 10,
+            val_crop: 64,
+        };
+        assert!((learning_rate(&settings, 0) - 0.5e-3).abs() < 1e-12, "warm-up over 2 steps");
+        assert!((learning_rate(&settings, 2) - 1e-3 * (1.0 + (std::f64::consts::PI * 0.02).cos()) / 2.0 - 1e-5 * (1.0 - (std::f64::consts::PI * 0.02).cos()) / 2.0).abs() < 1e-12);
+        assert!((learning_rate(&settings, 50) - (1e-3 + 1e-5) / 2.0).abs() < 1e-12);
+        assert!((learning_rate(&settings, 100) - 1e-5).abs() < 1e-12);
+    }
+}
