@@ -21,7 +21,9 @@ use crate::tiling::run::{TileError, TileHooks, TileModel, TileOptions, run_tiled
 /// How to tile a restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestoreOptions {
-    /// Tile side in input pixels; `None` picks the largest that fits the memory limits.
+    /// Tile side in input pixels (rounded down to a multiple of the model's pad size, and
+    /// raised to the pad size when smaller); `None` picks the largest that fits the memory
+    /// limits.
     pub tile: Option<usize>,
     /// Pixels shared by neighbouring tiles.
     pub overlap: usize,
@@ -143,7 +145,8 @@ pub async fn restore_rgba(
     }
     let extra = planes.len() / (width * height) - cin;
     let tile = match options.tile {
-        Some(tile) => tile,
+        // Tiles are multiples of the pad size: a smaller request means the smallest tile.
+        Some(tile) => tile.max(config.pad_size()),
         None => choose_tile(config, options.batch, limits, width.max(height))
             .ok_or_else(|| TileError::Device("not even the smallest tile fits the memory limits".into()))?,
     };

@@ -128,6 +128,7 @@ struct RestorerInfo {
     noise_level: u32,
     jpeg_quality: u32,
     license: String,
+    pad_size: usize,
 }
 
 impl RestorerInfo {
@@ -145,6 +146,7 @@ impl RestorerInfo {
             noise_level: p.noise_level,
             jpeg_quality: p.jpeg_quality,
             license: p.license.clone(),
+            pad_size: info.config.pad_size(),
         }
     }
 }
@@ -177,8 +179,12 @@ impl Restorer {
     /// `await Restorer.create(weights, { backend: "auto" | "webgpu" | "cpu" })`: loads a
     /// web-format model. "auto" uses WebGPU and falls back to the CPU when it is missing or
     /// fails to start; `info.backend` says which.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Restorer>")]
-    pub async fn create(weights: Vec<u8>, options: JsValue) -> Result<Restorer, JsError> {
+    // An async fn already returns a Promise: the type named is what it resolves to.
+    #[wasm_bindgen(unchecked_return_type = "Restorer")]
+    pub async fn create(
+        weights: Vec<u8>,
+        #[wasm_bindgen(unchecked_param_type = "CreateOptions | undefined")] options: JsValue,
+    ) -> Result<Restorer, JsError> {
         let backend = string_option(&options, "backend", "auto")?;
         let gpu = match backend.as_str() {
             "webgpu" => Some(webgpu().await.map_err(|e| JsError::new(&e))?),
@@ -216,7 +222,11 @@ impl Restorer {
     /// `await restorer.restore(imageData, { tileSize, overlap, onProgress, signal })`: a new
     /// `ImageData` of (width x scale, height x scale); the input is not modified.
     #[wasm_bindgen(unchecked_return_type = "Promise<ImageData>")]
-    pub fn restore(&self, image: ImageData, options: JsValue) -> Promise {
+    pub fn restore(
+        &self,
+        image: ImageData,
+        #[wasm_bindgen(unchecked_param_type = "RestoreOptions | undefined")] options: JsValue,
+    ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move { restore_image(&inner, image, options).await.map(JsValue::from).map_err(JsValue::from) })
     }
@@ -330,6 +340,8 @@ export interface RestorerInfo {
   noiseLevel: number;
   jpegQuality: number;
   license: string;
+  /** Tile sides are multiples of this; a smaller tileSize is raised to it. */
+  padSize: number;
 }
 /** Options of Restorer.create. */
 export interface CreateOptions {
