@@ -15,7 +15,7 @@ use crate::pixels::{
     check_rgba_len, rgb_planes_to_rgba, rgba_alpha_plane, rgba_to_rgb_planes, rgba_to_ycbcr_planes,
     u8_to_unit, unit_to_u8, ycbcr_planes_to_rgba,
 };
-use crate::tiling::memory::{MemoryLimits, choose_tile, estimate};
+use crate::tiling::memory::{MemoryLimits, choose_batch, choose_tile, estimate};
 use crate::tiling::run::{TileError, TileHooks, TileModel, TileOptions, run_tiled};
 
 /// How to tile a restore.
@@ -27,13 +27,18 @@ pub struct RestoreOptions {
     pub tile: Option<usize>,
     /// Pixels shared by neighbouring tiles.
     pub overlap: usize,
-    /// Tiles per forward.
-    pub batch: usize,
+    /// Tiles per forward: `Some(n)`, or `None` for as many as fit the memory limits (up to
+    /// [`MAX_AUTO_BATCH`]). Progress and cancellation act between forwards, so 1 (the default)
+    /// is the most responsive; batches can use a GPU better when tiles are small.
+    pub batch: Option<usize>,
 }
+
+/// The largest batch `batch: None` picks.
+pub const MAX_AUTO_BATCH: usize = 8;
 
 impl Default for RestoreOptions {
     fn default() -> Self {
-        RestoreOptions { tile: None, overlap: 16, batch: 1 }
+        RestoreOptions { tile: None, overlap: 16, batch: Some(1) }
     }
 }
 
@@ -147,11 +152,16 @@ pub async fn restore_rgba(
     let tile = match options.tile {
         // Tiles are multiples of the pad size: a smaller request means the smallest tile.
         Some(tile) => tile.max(config.pad_size()),
-        None => choose_tile(config, options.batch, limits, width.max(height))
+        None => choose_tile(config, options.batch.unwrap_or(1), limits, width.max(height))
             .ok_or_else(|| TileError::Device("not even the smallest tile fits the memory limits".into()))?,
     };
     let tiles = GrlTiles { grl, extra, limits };
-    let tile_options = TileOptions { tile, overlap: options.overlap, batch: options.batch };
+    let batch = options.batch.unwrap_or_else(|| {
+        let pad = config.pad_size();
+        let side = |n: usize| (tile / pad * pad).min(n.div_ceil(pad) * pad);
+        choose_batch(config, [side(height), side(width)], limits, MAX_AUTO_BATCH)
+    });
+    let tile_options = TileOptions { tile, overlap: options.overlap, batch };
     let out = run_tiled(&tiles, device, &planes, [height, width], tile_options, hooks).await?;
 
     let n = width * height * config.upscale * config.upscale;

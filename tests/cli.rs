@@ -54,9 +54,9 @@ fn restore_a_png_to_scale_times_its_size() {
     let input = dir.path().join("in.png");
     let image = image::RgbaImage::from_fn(41, 27, |x, y| image::Rgba([(x * 6) as u8, (y * 9) as u8, ((x + y) * 3) as u8, 255]));
     image.save(&input).unwrap();
-    for (output, tile) in [("out.png", "24"), ("out.webp", "64")] {
+    for (output, tile, batch) in [("out.png", "24", "1"), ("out.webp", "64", "1"), ("batched.png", "16", "auto")] {
         let output = dir.path().join(output);
-        let run = grl(&["restore", "--model", model.to_str().unwrap(), input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--tile", tile, "--overlap", "4", "--backend", "cpu"]);
+        let run = grl(&["restore", "--model", model.to_str().unwrap(), input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--tile", tile, "--overlap", "4", "--batch", batch, "--backend", "cpu"]);
         assert!(run.status.success(), "restore failed: {}", text(&run.stderr));
         let restored = image::open(&output).unwrap();
         assert_eq!((restored.width(), restored.height()), (41 * 3, 27 * 3));
@@ -120,6 +120,7 @@ fn bad_paths_and_files_are_one_line_errors() {
         (vec!["eval", "--sigma", "300", "/tmp"], "expected a noise level in 0-255"),
         (vec!["train", "--config", "no_such_preset", "--degradation", "noise:25", "--run", "r", "-o", "x", "--name", "n"], "unknown preset"),
         (vec!["train", "--config", "dn_grl_tiny_c3s25", "--degradation", "blur:3", "--run", "r", "-o", "x", "--name", "n"], "degradation \"blur:3\" is unknown"),
+        (vec!["restore", "--batch", "0", "in.png", "-o", "x.png"], "not a batch size"),
         (vec!["frobnicate"], "unrecognized subcommand"),
     ];
     for (args, expected) in cases {

@@ -57,6 +57,9 @@ enum Command {
         /// Pixels shared by neighbouring tiles.
         #[arg(long, default_value_t = 16)]
         overlap: usize,
+        /// Tiles per forward: a number, or `auto` for as many as fit the memory limits.
+        #[arg(long, default_value = "1", value_parser = parse_batch)]
+        batch: BatchSize,
         #[arg(long, value_enum, default_value_t = Backend::Auto)]
         backend: Backend,
     },
@@ -94,6 +97,21 @@ pub enum Backend {
     Cpu,
 }
 
+/// `--batch`: a number of tiles, or `None` for `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BatchSize(Option<usize>);
+
+/// `--batch`: a positive number, or `auto`.
+fn parse_batch(text: &str) -> Result<BatchSize, String> {
+    match text {
+        "auto" => Ok(BatchSize(None)),
+        _ => match text.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(BatchSize(Some(n))),
+            _ => Err(format!("{text:?} is not a batch size: expected a positive number or auto")),
+        },
+    }
+}
+
 /// Runs the command line; the error is the one line `grl` prints.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
     let cli = match Cli::try_parse_from(args) {
@@ -119,8 +137,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
             bundled::BUNDLED.iter().for_each(|b| println!("  {:<10} {}", b.name, b.description));
             Ok(())
         }
-        Command::Restore { model, input, output, tile, overlap, backend } => {
-            restore::restore(&model, &input, &output, tile, overlap, backend)
+        Command::Restore { model, input, output, tile, overlap, batch, backend } => {
+            let options = crate::restore::RestoreOptions { tile, overlap, batch: batch.0 };
+            restore::restore(&model, &input, &output, options, backend)
         }
         Command::Train(args) => train::train(args),
         Command::Eval(args) => train::eval(args),

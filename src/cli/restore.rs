@@ -24,7 +24,7 @@ impl TileHooks for Bar {
     }
 }
 
-pub fn restore(model: &Path, input: &Path, output: &Path, tile: Option<usize>, overlap: usize, backend: Backend) -> Result<(), String> {
+pub fn restore(model: &Path, input: &Path, output: &Path, options: RestoreOptions, backend: Backend) -> Result<(), String> {
     let bytes = bundled::read_model(model)?;
     let image = read_image(input)?;
     let chosen = choose(backend)?;
@@ -36,7 +36,6 @@ pub fn restore(model: &Path, input: &Path, output: &Path, tile: Option<usize>, o
             .progress_chars("=> "),
     );
     let started = Instant::now();
-    let options = RestoreOptions { tile, overlap, batch: 1 };
     let mut hooks = Bar(bar);
     let restored = pollster::block_on(restore_rgba(
         &grl,

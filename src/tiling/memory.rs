@@ -77,6 +77,18 @@ pub fn choose_tile(config: &GrlConfig, batch: usize, limits: MemoryLimits, max_s
     best
 }
 
+/// The most tiles of `tile` pixels one forward can take within `limits`, from 1 to `max`
+/// (1 even when a single tile does not fit: the caller's tile choice decides that).
+pub fn choose_batch(config: &GrlConfig, tile: [usize; 2], limits: MemoryLimits, max: usize) -> usize {
+    (1..=max.max(1))
+        .take_while(|&batch| {
+            let e = estimate(config, batch, tile);
+            e.peak_bytes <= limits.budget_bytes && e.largest_buffer_bytes <= limits.max_buffer_bytes
+        })
+        .last()
+        .unwrap_or(1)
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -117,6 +129,17 @@ mod tests {
                 println!("{name}: tile {side} under a {} MiB budget", budget / MIB);
             }
         }
+    }
+
+    #[test]
+    fn batches_fill_the_budget_and_no_more() {
+        let config = GrlConfig::preset("sr_grl_tiny_c3x4").unwrap();
+        let one = estimate(&config, 1, [64, 64]);
+        let limits = MemoryLimits { max_buffer_bytes: 10 * one.largest_buffer_bytes, budget_bytes: 3 * one.peak_bytes + 1 };
+        assert_eq!(choose_batch(&config, [64, 64], limits, 8), 3);
+        assert_eq!(choose_batch(&config, [64, 64], limits, 2), 2, "capped");
+        let tight = MemoryLimits { max_buffer_bytes: 1, budget_bytes: 1 };
+        assert_eq!(choose_batch(&config, [64, 64], tight, 8), 1);
     }
 
     #[test]
