@@ -240,6 +240,12 @@ fn training_resumes_exactly_where_it_stopped() {
     for name in names {
         assert_eq!(a.tensor(name).unwrap().data(), b.tensor(name).unwrap().data(), "{name}: a resumed run gives the same weights");
     }
+    // Fine-tuning starts from a model's weights; another architecture is refused.
+    let (_, tuned) = run("tuned", &["--init", dir.path().join("straight.safetensors").to_str().unwrap()]);
+    let info = text(&grl(&["info", tuned.to_str().unwrap()]).stdout);
+    assert!(info.contains("--init"), "{info}");
+    let other = grl(&["train", "--config", "dn_grl_tiny_c3s25", "--degradation", "noise:25", "--data", train.to_str().unwrap(), "--val", val.to_str().unwrap(), "--run", dir.path().join("other").to_str().unwrap(), "-o", "x", "--name", "n", "--val-crop", "32", "--init", tuned.to_str().unwrap()]);
+    assert!(text(&other.stderr).contains("another configuration"), "{}", text(&other.stderr));
     let log = std::fs::read_to_string(dir.path().join("resumed/log.csv")).unwrap();
     assert_eq!(log.lines().map(|l| l.split(',').next().unwrap()).collect::<Vec<_>>(), ["3", "4"], "{log}");
 }

@@ -61,6 +61,9 @@ pub struct TrainArgs {
     /// Storage precision of the written model.
     #[arg(long, value_enum, default_value_t = super::Dtype::F16)]
     dtype: super::Dtype,
+    /// Start from this web-format model's weights (fine-tuning) instead of random ones.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Stop after this many steps (with a checkpoint); the same command resumes.
     #[arg(long)]
     stop_after: Option<usize>,
@@ -85,6 +88,7 @@ pub fn train(args: TrainArgs) -> Result<(), String> {
         seed: args.seed,
         val_every: args.val_every,
         val_crop: args.val_crop,
+        init: args.init.clone(),
     };
     let (task, noise_level) = match degradation {
         Degradation::Noise(Sigma::Fixed(s)) => ("dn", s.round() as u32),
@@ -97,8 +101,16 @@ pub fn train(args: TrainArgs) -> Result<(), String> {
         noise_level,
         jpeg_quality: 0,
         source: format!(
-            "trained by grl-wasm: grl train --config {} --degradation {} --steps {} --batch {} --patch {} --lr {} --seed {} on {} (see data/SOURCES.md)",
-            args.config, args.degradation, args.steps, args.batch, args.patch, args.lr, args.seed, args.data.display()
+            "trained by grl-wasm: grl train --config {} --degradation {} --steps {} --batch {} --patch {} --lr {} --seed {}{} on {} (see data/SOURCES.md)",
+            args.config,
+            args.degradation,
+            args.steps,
+            args.batch,
+            args.patch,
+            args.lr,
+            args.seed,
+            args.init.as_ref().map_or(String::new(), |p| format!(" --init {}", p.display())),
+            args.data.display()
         ),
         license: args.license.clone(),
     };

@@ -41,6 +41,10 @@ pub struct TrainSettings {
     pub val_every: usize,
     /// Side of the centre crop of each validation image (clean size).
     pub val_crop: usize,
+    /// A web-format model to start from (fine-tuning) instead of random weights; its
+    /// configuration must be `config`.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
 }
 
 /// Where the run's files go and what the finished model is called.
@@ -192,8 +196,24 @@ fn start(settings: &TrainSettings, run_dir: &Path, device: &Device) -> Result<(G
             println!("resuming {} at step {}", run_dir.display(), resumed.2.step);
             Ok(resumed)
         }
-        None => Ok((model, optim, Progress { step: 0, val_psnr: None })),
+        None => {
+            let model = match &settings.init {
+                Some(path) => initial_weights(path, &settings.config, device)?,
+                None => model,
+            };
+            Ok((model, optim, Progress { step: 0, val_psnr: None }))
+        }
     }
+}
+
+/// The weights of the web-format model at `path`, which must have the configuration `config`.
+fn initial_weights(path: &Path, config: &GrlConfig, device: &Device) -> Result<Grl, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let (model, info) = web_format::load(&bytes, device).map_err(|e| format!("{}: {e}", path.display()))?;
+    if &info.config != config {
+        return Err(format!("{} has another configuration than --config: fine-tuning keeps the architecture", path.display()));
+    }
+    Ok(model)
 }
 
 fn check_settings(settings: &TrainSettings, degradation: &Degradation) -> Result<(), String> {
@@ -262,6 +282,7 @@ mod tests {
             seed: 0,
             val_every: 10,
             val_crop: 64,
+            init: None,
         };
         assert!((learning_rate(&settings, 0) - 0.5e-3).abs() < 1e-12, "warm-up over 2 steps");
         assert!((learning_rate(&settings, 2) - 1e-3 * (1.0 + (std::f64::consts::PI * 0.02).cos()) / 2.0 - 1e-5 * (1.0 - (std::f64::consts::PI * 0.02).cos()) / 2.0).abs() < 1e-12);
