@@ -69,7 +69,7 @@ fn tiles() {
         let mp_s = (w * h) as f64 / 1e6 / seconds;
         let ratio = mp_s / *baseline.get_or_insert(mp_s);
         let batch = batch.map_or("auto".to_string(), |b| b.to_string());
-        println!("tiles: {w}x{h} on cpu, tile {tile}, batch {batch}: {seconds:.1} s, {mp_s:.4} MP/s ({ratio:.2}x tile {pad})");
+        println!("tiles: {w}x{h} on cpu, tile {tile}, batch {batch}: {seconds:.1} s, {mp_s:.6} MP/s ({ratio:.2}x tile {pad})");
     }
 }
 
