@@ -183,7 +183,7 @@ impl Restorer {
     #[wasm_bindgen(unchecked_return_type = "Restorer")]
     pub async fn create(
         weights: Vec<u8>,
-        #[wasm_bindgen(unchecked_param_type = "CreateOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "CreateOptions")] options: JsValue,
     ) -> Result<Restorer, JsError> {
         let backend = string_option(&options, "backend", "auto")?;
         let gpu = match backend.as_str() {
@@ -225,7 +225,7 @@ impl Restorer {
     pub fn restore(
         &self,
         image: ImageData,
-        #[wasm_bindgen(unchecked_param_type = "RestoreOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "RestoreOptions")] options: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move { restore_image(&inner, image, options).await.map(JsValue::from).map_err(JsValue::from) })

@@ -1,6 +1,6 @@
 // Shared by the www tests: Debian's Chromium through playwright-core, with the flags of the
 // repository's webdriver.json (the same browser setup as the wasm-pack browser tests), and
-// the built site (www/dist) served by Vite's preview server on a free local port.
+// a built site (www/dist, or a test's own app) served by Vite's preview server on a free local port.
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 import { preview } from "vite";
@@ -18,10 +18,10 @@ export function launchBrowser({ webgpu = true } = {}) {
   return chromium.launch({ executablePath: options.binary, args, headless: true });
 }
 
-/** Serves www/dist; returns { url, close }. */
-export async function serveDist() {
-  const root = new URL("..", import.meta.url).pathname;
-  const server = await preview({ root, preview: { host: "127.0.0.1", port: 0 }, logLevel: "warn" });
+/** Serves the dist/ of `root` (default www, with its vite.config.ts); returns { url, close }. */
+export async function serveDist(root) {
+  const config = root ? { root, configFile: false } : { root: new URL("..", import.meta.url).pathname };
+  const server = await preview({ ...config, preview: { host: "127.0.0.1", port: 0 }, logLevel: "warn" });
   const url = server.resolvedUrls.local[0];
   return { url, close: () => server.close() };
 }
