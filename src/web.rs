@@ -3,11 +3,12 @@
 //! data is read back only with `into_data_async`, and WebGPU validation errors are captured
 //! with error scopes (a failed validation can otherwise read back zeros).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
 
-use burn::tensor::Device;
 use burn::tensor::wgpu::{WgpuBackend, wgpu};
+use burn::tensor::{Device, DeviceKind};
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
@@ -39,11 +40,23 @@ pub struct WebGpu {
     pub adapter: String,
     /// The wgpu device under Burn's, for error scopes and limits.
     pub raw: wgpu::Device,
+    /// Set once by wgpu's device-lost callback: how the device was lost.
+    lost: Arc<OnceLock<String>>,
+}
+
+impl WebGpu {
+    /// How the device was lost (destroyed, driver reset, GPU removed...), once it has been.
+    /// A lost device never comes back: [`webgpu`] then starts a new one.
+    pub fn lost(&self) -> Option<&str> {
+        self.lost.get().map(String::as_str)
+    }
 }
 
 thread_local! {
-    /// Burn registers one runtime per graphics API and rejects a second init: keep the first.
+    /// The page's current WebGPU device: shared while it works, replaced once it is lost.
     static WEBGPU: RefCell<Option<WebGpu>> = const { RefCell::new(None) };
+    /// How many WebGPU devices this page has started (see [`webgpu`]).
+    static STARTED: Cell<usize> = const { Cell::new(0) };
 }
 
 /// `navigator.gpu` of the page or worker, checked before Burn touches WebGPU: without it Burn's
@@ -56,15 +69,29 @@ fn has_navigator_gpu() -> bool {
         .unwrap_or(false)
 }
 
-/// The page's WebGPU device, created asynchronously on first use and shared afterwards.
+/// The page's WebGPU device, created asynchronously on first use and shared afterwards; once
+/// it is lost, the next call starts a new one (and drops the lost one from the cache).
+///
+/// Burn registers one runtime per device id and rejects a second init of an id, and 0.22 has
+/// no way to unregister one: the first device is Burn's default device on WebGPU, each later
+/// one a new id, `DiscreteGpu(n)` for the n-th. In a browser that index selects nothing (the
+/// browser offers one adapter, requested with the same high-performance preference as the
+/// default), so every id acquires a fresh adapter and device through Burn's own code. The
+/// lost device's runtime stays registered, idle.
 pub async fn webgpu() -> Result<WebGpu, String> {
     if let Some(gpu) = WEBGPU.with(|cell| cell.borrow().clone()) {
-        return Ok(gpu);
+        if gpu.lost().is_none() {
+            return Ok(gpu);
+        }
     }
     if !has_navigator_gpu() {
         return Err("WebGPU is not available here: navigator.gpu is missing".into());
     }
+    // Taken before the await: concurrent calls never ask Burn for the same id twice.
+    let n = STARTED.with(|started| started.replace(started.get() + 1));
+    let kind = if n == 0 { DeviceKind::DefaultDevice } else { DeviceKind::DiscreteGpu(n) };
     let (device, setup) = Device::wgpu_options()
+        .device_kind(kind)
         .graphics_api(WgpuBackend::WebGpu)
         .init_with_setup_async()
         .await
@@ -76,7 +103,14 @@ pub async fn webgpu() -> Result<WebGpu, String> {
         .collect::<Vec<_>>()
         .join(", ");
     let adapter = if adapter.is_empty() { "WebGPU adapter".to_string() } else { adapter };
-    let gpu = WebGpu { device, adapter, raw: setup.device };
+    let lost = Arc::new(OnceLock::new());
+    let record = lost.clone();
+    // On the web this adds a reaction to GPUDevice.lost, next to the one CubeCL adds to poison
+    // its streams (natively wgpu keeps one callback: there it would replace CubeCL's).
+    setup.device.set_device_lost_callback(move |reason, message| {
+        let _ = record.set(format!("{reason:?}: {message}"));
+    });
+    let gpu = WebGpu { device, adapter, raw: setup.device, lost };
     WEBGPU.with(|cell| *cell.borrow_mut() = Some(gpu.clone()));
     Ok(gpu)
 }
@@ -151,12 +185,35 @@ impl RestorerInfo {
     }
 }
 
-struct Inner {
-    grl: Grl,
+/// The model on its device: replaced when a lost WebGPU device is recreated.
+struct Session {
+    grl: Rc<Grl>,
     device: Device,
-    gpu: Option<wgpu::Device>,
+    gpu: Option<WebGpu>,
     limits: MemoryLimits,
-    info: RestorerInfo,
+    /// A restore has reported the loss of `gpu`: the next one starts a new device.
+    loss_reported: bool,
+}
+
+impl Session {
+    fn new(grl: Grl, device: Device, gpu: Option<WebGpu>) -> Self {
+        let limits = match &gpu {
+            Some(gpu) => {
+                let l = gpu.raw.limits();
+                let max_buffer = (l.max_storage_buffer_binding_size as u64).min(l.max_buffer_size);
+                MemoryLimits { max_buffer_bytes: max_buffer, budget_bytes: WEBGPU_BUDGET }
+            }
+            None => MemoryLimits { max_buffer_bytes: u32::MAX as u64, budget_bytes: CPU_BUDGET },
+        };
+        Session { grl: Rc::new(grl), device, gpu, limits, loss_reported: false }
+    }
+}
+
+struct Inner {
+    session: RefCell<Session>,
+    /// The weights (WebGPU only), to reload the model onto a new device after a loss.
+    weights: Option<Vec<u8>>,
+    info: RefCell<RestorerInfo>,
 }
 
 /// A GRL model on WebGPU (or the CPU fallback), ready to restore images.
@@ -172,6 +229,13 @@ fn string_option(options: &JsValue, key: &str, default: &str) -> Result<String, 
         return Ok(default.to_string());
     }
     value.as_string().ok_or_else(|| JsError::new(&format!("option {key} must be a string")))
+}
+
+/// The error of a restore whose WebGPU device was lost, before or during the call.
+fn device_lost_error(reason: &str) -> JsError {
+    JsError::new(&format!(
+        "WebGPU device lost ({reason}): the next call will start a new device and reload the model"
+    ))
 }
 
 #[wasm_bindgen]
@@ -196,31 +260,29 @@ impl Restorer {
                 )));
             }
         };
-        let (device, raw, backend, adapter, limits) = match gpu {
-            Some(gpu) => {
-                let l = gpu.raw.limits();
-                let max_buffer = (l.max_storage_buffer_binding_size as u64).min(l.max_buffer_size);
-                let limits = MemoryLimits { max_buffer_bytes: max_buffer, budget_bytes: WEBGPU_BUDGET };
-                (gpu.device, Some(gpu.raw), "webgpu", gpu.adapter, limits)
-            }
-            None => {
-                let limits = MemoryLimits { max_buffer_bytes: u32::MAX as u64, budget_bytes: CPU_BUDGET };
-                (Device::flex(), None, "cpu", "CPU (Burn flex, wasm)".to_string(), limits)
-            }
+        let (device, backend, adapter) = match &gpu {
+            Some(gpu) => (gpu.device.clone(), "webgpu", gpu.adapter.clone()),
+            None => (Device::flex(), "cpu", "CPU (Burn flex, wasm)".to_string()),
         };
         let (grl, info) = web_format::load(&weights, &device).map_err(|e| JsError::new(&format!("cannot load the weights: {e}")))?;
         let info = RestorerInfo::new(&info, backend, adapter);
-        Ok(Restorer { inner: Rc::new(Inner { grl, device, gpu: raw, limits, info }) })
+        let weights = gpu.is_some().then_some(weights);
+        let session = Session::new(grl, device, gpu);
+        Ok(Restorer { inner: Rc::new(Inner { session: RefCell::new(session), weights, info: RefCell::new(info) }) })
     }
 
     /// `{ name, task, scale, inChannels, outChannels, params, backend, adapter, ... }`.
     #[wasm_bindgen(getter, unchecked_return_type = "RestorerInfo")]
     pub fn info(&self) -> Result<JsValue, JsError> {
-        to_js(&self.inner.info)
+        to_js(&*self.inner.info.borrow())
     }
 
     /// `await restorer.restore(imageData, { tileSize, overlap, onProgress, signal })`: a new
     /// `ImageData` of (width x scale, height x scale); the input is not modified.
+    ///
+    /// If the WebGPU device is lost (before or during the call), it rejects with an Error whose
+    /// message starts with "WebGPU device lost"; the next call starts a new device and reloads
+    /// the model onto it.
     #[wasm_bindgen(unchecked_return_type = "Promise<ImageData>")]
     pub fn restore(
         &self,
@@ -231,6 +293,17 @@ impl Restorer {
         future_to_promise(async move { restore_image(&inner, image, options).await.map(JsValue::from).map_err(JsValue::from) })
     }
 
+    /// For testing recovery from a lost device, like WebGL's `WEBGL_lose_context.loseContext()`:
+    /// destroys the WebGPU device (`GPUDevice.destroy()`), which is lost for every Restorer
+    /// on it. The next `restore` rejects with "WebGPU device lost", the one after starts a new
+    /// device. A no-op on the CPU backend.
+    #[wasm_bindgen(js_name = loseDevice)]
+    pub fn lose_device(&self) {
+        if let Some(gpu) = &self.inner.session.borrow().gpu {
+            gpu.raw.destroy();
+        }
+    }
+
     /// Frees the model's memory now rather than when JS garbage-collects the object.
     pub fn dispose(self) {}
 }
@@ -239,6 +312,8 @@ impl Restorer {
 struct JsHooks {
     on_progress: Option<Function>,
     signal: JsValue,
+    /// The device's loss, once it happens: stops the job before the next tile.
+    lost: Option<Arc<OnceLock<String>>>,
 }
 
 impl TileHooks for JsHooks {
@@ -253,7 +328,8 @@ impl TileHooks for JsHooks {
     }
 
     fn cancelled(&self) -> bool {
-        self.signal.is_object() && Reflect::get(&self.signal, &"aborted".into()).map(|a| a.is_truthy()).unwrap_or(false)
+        self.lost.as_ref().is_some_and(|lost| lost.get().is_some())
+            || self.signal.is_object() && Reflect::get(&self.signal, &"aborted".into()).map(|a| a.is_truthy()).unwrap_or(false)
     }
 
     async fn pause(&mut self) {
@@ -298,7 +374,35 @@ fn parse_options(options: &JsValue) -> Result<(RestoreOptions, JsHooks), JsError
     } else {
         Some(on_progress.dyn_into::<Function>().map_err(|_| JsError::new("onProgress must be a function"))?)
     };
-    Ok((restore, JsHooks { on_progress, signal: get("signal") }))
+    Ok((restore, JsHooks { on_progress, signal: get("signal"), lost: None }))
+}
+
+/// The model and device a restore runs on. A device lost before this call is reported (an
+/// error); once reported, the next call starts a new device and reloads the model onto it.
+async fn session_for_restore(inner: &Inner) -> Result<(Rc<Grl>, Device, Option<WebGpu>, MemoryLimits), JsError> {
+    let lost = {
+        let mut session = inner.session.borrow_mut();
+        match session.gpu.as_ref().and_then(|gpu| gpu.lost().map(str::to_string)) {
+            None => None,
+            Some(reason) if !session.loss_reported => {
+                session.loss_reported = true;
+                return Err(device_lost_error(&reason));
+            }
+            Some(reason) => Some(reason),
+        }
+    };
+    if let Some(reason) = lost {
+        let weights = inner.weights.as_deref().ok_or_else(|| JsError::new("internal: WebGPU weights were not kept"))?;
+        let gpu = webgpu()
+            .await
+            .map_err(|e| JsError::new(&format!("the WebGPU device was lost ({reason}) and a new one did not start: {e}")))?;
+        let (grl, _) = web_format::load(weights, &gpu.device)
+            .map_err(|e| JsError::new(&format!("cannot reload the weights onto the new WebGPU device: {e}")))?;
+        inner.info.borrow_mut().adapter = gpu.adapter.clone();
+        *inner.session.borrow_mut() = Session::new(grl, gpu.device.clone(), Some(gpu));
+    }
+    let session = inner.session.borrow();
+    Ok((session.grl.clone(), session.device.clone(), session.gpu.clone(), session.limits))
 }
 
 async fn restore_image(inner: &Inner, image: ImageData, options: JsValue) -> Result<ImageData, JsError> {
@@ -306,15 +410,31 @@ async fn restore_image(inner: &Inner, image: ImageData, options: JsValue) -> Res
     if hooks.cancelled() {
         return Err(JsError::new("cancelled"));
     }
+    let (grl, device, gpu, limits) = session_for_restore(inner).await?;
+    hooks.lost = gpu.as_ref().map(|gpu| gpu.lost.clone());
     let (width, height) = (image.width() as usize, image.height() as usize);
     let pixels = image.data().0;
-    let scope = inner.gpu.as_ref().map(|d| d.push_error_scope(wgpu::ErrorFilter::Validation));
-    let oom = inner.gpu.as_ref().map(|d| d.push_error_scope(wgpu::ErrorFilter::OutOfMemory));
-    let result = restore_rgba8(&inner.grl, &inner.device, inner.limits, &pixels, [width, height], options, &mut hooks).await;
-    if let Some(Some(e)) = match oom { Some(s) => Some(s.pop().await), None => None } {
+    let raw = gpu.as_ref().map(|gpu| &gpu.raw);
+    let scope = raw.map(|d| d.push_error_scope(wgpu::ErrorFilter::Validation));
+    let oom = raw.map(|d| d.push_error_scope(wgpu::ErrorFilter::OutOfMemory));
+    let result = restore_rgba8(&grl, &device, limits, &pixels, [width, height], options, &mut hooks).await;
+    let oom = match oom { Some(s) => s.pop().await, None => None };
+    let validation = match scope { Some(s) => s.pop().await, None => None };
+    // Lost during the call: whatever failed (a read, a scope, the next tile) failed for that.
+    if let Some(gpu) = &gpu
+        && let Some(reason) = gpu.lost()
+    {
+        let mut session = inner.session.borrow_mut();
+        // Unless a concurrent call has already replaced the device.
+        if session.gpu.as_ref().is_some_and(|current| Arc::ptr_eq(&current.lost, &gpu.lost)) {
+            session.loss_reported = true;
+        }
+        return Err(device_lost_error(reason));
+    }
+    if let Some(e) = oom {
         return Err(JsError::new(&format!("out of GPU memory: {e} (try a smaller tileSize)")));
     }
-    if let Some(Some(e)) = match scope { Some(s) => Some(s.pop().await), None => None } {
+    if let Some(e) = validation {
         return Err(JsError::new(&format!("WebGPU validation error: {e}")));
     }
     let restored = result.map_err(|e| JsError::new(&e.to_string()))?;

@@ -1,6 +1,6 @@
 //! Browser tests (`wasm-pack test --headless --chrome`), in a Web Worker: Burn on the browser's
 //! WebGPU, the GRL fixtures on WebGPU and on the CPU fallback, and the `Restorer` API as JS
-//! sees it.
+//! sees it, recovery from a lost WebGPU device included.
 //! They fail, never skip, when the browser has no WebGPU adapter.
 #![cfg(target_arch = "wasm32")]
 
@@ -215,4 +215,51 @@ async fn bad_inputs_give_readable_errors() {
     assert!(message(err).contains("tileSize is -3"));
     let err = restore(&restorer, image_data(8, 8), options(&[("onProgress", 5.into())])).await.unwrap_err();
     assert!(message(err).contains("onProgress must be a function"));
+}
+
+#[wasm_bindgen_test]
+async fn a_lost_device_is_reported_and_the_next_call_starts_a_new_one() {
+    let restorer = std::rc::Rc::new(create("webgpu").await.expect(NEEDS_WEBGPU));
+    let tiles = || options(&[("tileSize", 32.into()), ("overlap", 4.into())]);
+    let (width, height) = (40, 32); // two 32-pixel tiles
+    let first = restore(&restorer, image_data(width, height), tiles()).await.expect("restore before the loss").data().0;
+    let lost_device = webgpu().await.unwrap();
+    assert!(lost_device.lost().is_none());
+
+    // Lost between calls: the next restore reports it, the one after runs on a new device.
+    restorer.lose_device();
+    let err = message(restore(&restorer, image_data(width, height), tiles()).await.unwrap_err());
+    console_log!("after loseDevice(): {err}");
+    assert!(err.starts_with("WebGPU device lost"), "{err}");
+    assert!(err.contains("the next call will start a new device"), "{err}");
+    assert!(lost_device.lost().is_some(), "the device-lost callback ran");
+    let start = js_sys::Date::now();
+    let out = restore(&restorer, image_data(width, height), tiles()).await.expect("restore on a new device");
+    console_log!("restore after a device loss (new device, model reloaded): {:.1} s", (js_sys::Date::now() - start) / 1e3);
+    assert_eq!((out.width(), out.height()), (width, height));
+    let second = out.data().0;
+    let max_diff = first.iter().zip(&second).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(max_diff <= 1, "the reloaded model gives the same output (max |diff| {max_diff})");
+    let new_device = webgpu().await.unwrap();
+    assert!(new_device.lost().is_none());
+    assert_ne!(format!("{:?}", new_device.device), format!("{:?}", lost_device.device), "a new Burn device");
+    assert_eq!(Reflect::get(&restorer.info().unwrap(), &"backend".into()).unwrap().as_string().unwrap(), "webgpu");
+
+    // Lost during a call (after its first tile): that call reports it, the next one recovers.
+    let during = restorer.clone();
+    let lose = Closure::<dyn Fn(f64, f64)>::new(move |_done: f64, _total: f64| during.lose_device());
+    let opts = options(&[("tileSize", 32.into()), ("overlap", 4.into()), ("onProgress", lose.as_ref().clone())]);
+    let err = message(restore(&restorer, image_data(width, height), opts).await.unwrap_err());
+    console_log!("loseDevice() during a restore: {err}");
+    assert!(err.starts_with("WebGPU device lost"), "{err}");
+    let third = restore(&restorer, image_data(width, height), tiles()).await.expect("restore after a loss mid-call").data().0;
+    assert_eq!(third.len(), first.len());
+    let max_diff = first.iter().zip(&third).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(max_diff <= 1, "the model reloaded again gives the same output (max |diff| {max_diff})");
+
+    // The CPU backend has no device to lose.
+    let cpu = create("cpu").await.unwrap();
+    cpu.lose_device();
+    let out = restore(&cpu, image_data(16, 16), JsValue::UNDEFINED).await.expect("loseDevice is a no-op on the CPU");
+    assert_eq!((out.width(), out.height()), (16, 16));
 }

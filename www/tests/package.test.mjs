@@ -76,6 +76,7 @@ test("npm pack: the tarball holds the package, its types and a README with the A
   // The options may be left out, as in `await restorer.restore(image)`.
   assert.match(types, /static create\(weights: Uint8Array \| number\[\], options\?: CreateOptions\): Promise<Restorer>;/);
   assert.match(types, /restore\(image: ImageData, options\?: RestoreOptions\): Promise<ImageData>;/);
+  assert.match(types, /loseDevice\(\): void;/);
 
   const wasm = readFileSync(join(PKG, "grl_wasm_bg.wasm"));
   const tgz = statSync(tarball).size;
