@@ -1,7 +1,7 @@
 // Times `Restorer.restore` of one image in headless Chromium, on WebGPU (SwiftShader here) and
 // on the CPU fallback, with the package as built in ../pkg (scripts/build-package.sh).
 //
-//   node bench/restore-time.mjs MODEL.safetensors [SIZE=256] [RUNS=2]
+//   node bench/restore-time.mjs MODEL.safetensors [SIZE=256] [RUNS=2] [BACKENDS=webgpu,cpu]
 //
 // Prints, per backend, the time of each run (the first includes WebGPU's pipeline compilation)
 // and the tile size chosen. A figure, not a test: nothing is asserted but that restores work.
@@ -10,7 +10,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
 import { launchBrowser } from "../tests/browser.mjs";
 
-const [model, size = "256", runs = "2"] = process.argv.slice(2);
+const [model, size = "256", runs = "2", backends = "webgpu,cpu"] = process.argv.slice(2);
 if (!model || !existsSync(model)) {
   console.error("usage: node bench/restore-time.mjs MODEL.safetensors [SIZE] [RUNS]");
   process.exit(2);
@@ -51,7 +51,7 @@ const server = createServer((req, res) => {
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
 const browser = await launchBrowser();
 try {
-  for (const backend of ["webgpu", "cpu"]) {
+  for (const backend of backends.split(",")) {
     const tab = await browser.newPage();
     await tab.goto(`http://127.0.0.1:${server.address().port}/`);
     const r = await tab.evaluate(([b, s, n]) => window.bench(b, s, n), [backend, Number(size), Number(runs)]);
