@@ -12,6 +12,7 @@ use super::data::{Planar, load_folder};
 use super::degrade::{Degradation, Sigma};
 use super::metrics::{psnr, ssim};
 use crate::model::Grl;
+use crate::pixels::{rgb_planes_to_rgba, rgba_to_rgb_planes};
 use crate::restore::{RestoreOptions, restore_rgba};
 use crate::tiling::memory::MemoryLimits;
 use crate::tiling::run::NoHooks;
@@ -79,13 +80,12 @@ pub fn evaluate(
 
 /// The model's 8-bit output for a planar RGB input, through the tiled restore users get.
 fn restore_planar(grl: &Grl, device: &Device, limits: MemoryLimits, input: &Planar, options: RestoreOptions) -> Result<image::RgbImage, String> {
-    let n = input.width * input.height;
-    let rgba: Vec<f32> = (0..n).flat_map(|i| [input.planes[i], input.planes[n + i], input.planes[2 * n + i], 1.0]).collect();
+    let opaque = vec![1.0; input.width * input.height];
+    let rgba = rgb_planes_to_rgba(&input.planes, &opaque);
     let restored = pollster::block_on(restore_rgba(grl, device, limits, &rgba, [input.width, input.height], options, &mut NoHooks))
         .map_err(|e| e.to_string())?;
-    let (w, h) = (restored.width, restored.height);
-    let planes = (0..3).flat_map(|c| restored.rgba.iter().skip(c).step_by(4).copied().collect::<Vec<_>>()).collect();
-    Ok(Planar { width: w, height: h, planes }.to_rgb8())
+    let planes = rgba_to_rgb_planes(&restored.rgba);
+    Ok(Planar { width: restored.width, height: restored.height, planes }.to_rgb8())
 }
 
 /// The table `grl eval` prints, ending with `psnr_db=<model> baseline_db=<baseline>` (means).
