@@ -7,7 +7,6 @@ use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::cab::{Cab, CabConfig};
-use super::config::AnchorPooling;
 use super::intermediates::{Probe, child, record_tokens};
 use super::mixed_attention::{MixedAttention, MixedAttentionConfig};
 use super::mlp::{Mlp, MlpConfig};
@@ -16,31 +15,11 @@ use super::tables::{StripeOrientation, TableIndexMask};
 /// Configuration of a [`Block`].
 #[derive(Config, Debug)]
 pub struct BlockConfig {
-    /// Feature width C.
-    pub dim: usize,
-    /// Heads of the window branch.
-    pub num_heads_window: usize,
-    /// Heads of the stripe branch.
-    pub num_heads_stripe: usize,
+    /// The mixed attention: width, heads, anchors, and the shifts and orientation that
+    /// [`BlockConfig::for_index`] sets per block.
+    pub attn: MixedAttentionConfig,
     /// MLP hidden width.
     pub mlp_hidden_dim: usize,
-    /// Anchor down factor df.
-    pub anchor_window_down_factor: usize,
-    /// Whether windows are shifted (even blocks). Default: false.
-    #[config(default = false)]
-    pub window_shift: bool,
-    /// Stripe orientation (horizontal for even blocks). Default: StripeOrientation::Horizontal.
-    #[config(default = "StripeOrientation::Horizontal")]
-    pub stripe_orientation: StripeOrientation,
-    /// Whether stripes are shifted (blocks 2 and 3 of every 4 when enabled). Default: false.
-    #[config(default = false)]
-    pub stripe_shift: bool,
-    /// Whether the QKV projection has a bias. Default: true.
-    #[config(default = true)]
-    pub qkv_bias: bool,
-    /// Anchor pooling. Default: AnchorPooling::Avg.
-    #[config(default = "AnchorPooling::Avg")]
-    pub anchor_pooling: AnchorPooling,
     /// Whether the block has the CAB local branch. Default: false.
     #[config(default = false)]
     pub local_connection: bool,
@@ -54,32 +33,30 @@ impl BlockConfig {
     /// The configuration of block `index` of a stage, following the reference's schedule:
     /// window shift on even blocks, horizontal stripes on even blocks and vertical ones on
     /// odd blocks, stripe shift (when `stripe_shift`) on blocks with `index % 4` in {2, 3}.
-    pub fn for_index(self, index: usize, stripe_shift: bool) -> Self {
+    pub fn for_index(mut self, index: usize, stripe_shift: bool) -> Self {
         let orientation = if index % 2 == 0 { StripeOrientation::Horizontal } else { StripeOrientation::Vertical };
-        self.with_window_shift(index % 2 == 0)
+        self.attn = self
+            .attn
+            .with_window_shift(index % 2 == 0)
             .with_stripe_orientation(orientation)
-            .with_stripe_shift(stripe_shift && index % 4 >= 2)
+            .with_stripe_shift(stripe_shift && index % 4 >= 2);
+        self
+    }
+
+    /// Feature width C.
+    pub fn dim(&self) -> usize {
+        self.attn.dim
     }
 
     /// Initializes a [`Block`].
     pub fn init(&self, device: &Device) -> Block {
-        let attn = MixedAttentionConfig::new(
-            self.dim,
-            self.num_heads_window,
-            self.num_heads_stripe,
-            self.anchor_window_down_factor,
-        )
-        .with_window_shift(self.window_shift)
-        .with_stripe_orientation(self.stripe_orientation)
-        .with_stripe_shift(self.stripe_shift)
-        .with_qkv_bias(self.qkv_bias)
-        .with_anchor_pooling(self.anchor_pooling);
+        let dim = self.dim();
         Block {
-            attn: attn.init(device),
-            norm1: LayerNormConfig::new(self.dim).init(device),
-            conv: self.local_connection.then(|| CabConfig::new(self.dim).init(device)),
-            mlp: MlpConfig::new(self.dim, self.mlp_hidden_dim).init(device),
-            norm2: LayerNormConfig::new(self.dim).init(device),
+            attn: self.attn.init(device),
+            norm1: LayerNormConfig::new(dim).init(device),
+            conv: self.local_connection.then(|| CabConfig::new(dim).init(device)),
+            mlp: MlpConfig::new(dim, self.mlp_hidden_dim).init(device),
+            norm2: LayerNormConfig::new(dim).init(device),
             res_scale: self.res_scale,
         }
     }
@@ -142,10 +119,10 @@ mod tests {
 
     #[test]
     fn schedule_cycles_h_v_shifted_h_shifted_v() {
-        let base = BlockConfig::new(8, 1, 1, 16, 2);
+        let base = BlockConfig::new(MixedAttentionConfig::new(8, 1, 1, 2), 16);
         let got: Vec<_> = (0..4)
             .map(|i| {
-                let c = base.clone().for_index(i, true);
+                let c = base.clone().for_index(i, true).attn;
                 (c.window_shift, c.stripe_orientation, c.stripe_shift)
             })
             .collect();
@@ -159,14 +136,15 @@ mod tests {
                 (false, Vertical, true)
             ]
         );
-        assert!(!base.for_index(3, false).stripe_shift);
+        assert!(!base.for_index(3, false).attn.stripe_shift);
     }
 
     #[test]
     fn forward_with_cab() {
         let device = Device::flex();
         let (_, tables) = crate::model::tables::small_test_tables(&device);
-        let block = BlockConfig::new(36, 2, 3, 72, 2).with_local_connection(true).for_index(2, true).init(&device);
+        let attn = MixedAttentionConfig::new(36, 2, 3, 2);
+        let block = BlockConfig::new(attn, 72).with_local_connection(true).for_index(2, true).init(&device);
         let x = Tensor::<3>::random([1, 128, 36], Distribution::Normal(0.0, 1.0), &device);
         let out = block.forward(x, [8, 16], &tables, None);
         assert_eq!(out.dims(), [1, 128, 36]);

@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::block::BlockConfig;
 use super::config::{GrlConfig, Upsampler};
 use super::intermediates::{Intermediates, Probe, child, record_map, record_tokens};
+use super::mixed_attention::MixedAttentionConfig;
 use super::stage::{TransformerStage, TransformerStageConfig};
 use super::tables::TableIndexMask;
 use super::upsample::{Upsample, UpsampleConfig};
@@ -74,17 +75,17 @@ impl GrlConfig {
         let out = self.out_channels();
         let layers = (0..self.depths.len())
             .map(|i| {
-                let block = BlockConfig::new(
+                let attn = MixedAttentionConfig::new(
                     c,
                     self.num_heads_window[i],
                     self.num_heads_stripe[i],
-                    self.mlp_hidden_dim(),
                     self.anchor_window_down_factor,
                 )
                 .with_qkv_bias(self.qkv_bias)
-                .with_anchor_pooling(self.anchor_pooling().expect("validated"))
-                .with_local_connection(self.local_connection)
-                .with_res_scale(self.res_scale());
+                .with_anchor_pooling(self.anchor_pooling().expect("validated"));
+                let block = BlockConfig::new(attn, self.mlp_hidden_dim())
+                    .with_local_connection(self.local_connection)
+                    .with_res_scale(self.res_scale());
                 TransformerStageConfig::new(self.depths[i], block).with_stripe_shift(self.stripe_shift).init(device)
             })
             .collect();

@@ -35,7 +35,7 @@ pub struct TransformerStage {
 impl TransformerStageConfig {
     /// Initializes a [`TransformerStage`].
     pub fn init(&self, device: &Device) -> TransformerStage {
-        let dim = self.block.dim;
+        let dim = self.block.dim();
         TransformerStage {
             blocks: (0..self.depth).map(|i| self.block.clone().for_index(i, self.stripe_shift).init(device)).collect(),
             conv: Conv2dConfig::new([dim, dim], [3, 3])
