@@ -3,6 +3,7 @@
 //
 //   node bench/restore-time.mjs MODEL.safetensors [SIZE=256] [RUNS=2] [BACKENDS=webgpu,cpu]
 //
+// GRL_PKG=DIR times another build of the package (to compare two builds in turn).
 // Prints, per backend, the time of each run (the first includes WebGPU's pipeline compilation)
 // and the tile size chosen. A figure, not a test: nothing is asserted but that restores work.
 import { createServer } from "node:http";
@@ -12,10 +13,10 @@ import { launchBrowser } from "../tests/browser.mjs";
 
 const [model, size = "256", runs = "2", backends = "webgpu,cpu"] = process.argv.slice(2);
 if (!model || !existsSync(model)) {
-  console.error("usage: node bench/restore-time.mjs MODEL.safetensors [SIZE] [RUNS]");
+  console.error("usage: node bench/restore-time.mjs MODEL.safetensors [SIZE] [RUNS] [BACKENDS]");
   process.exit(2);
 }
-const pkg = resolve(new URL("../../pkg", import.meta.url).pathname);
+const pkg = resolve(process.env.GRL_PKG ?? new URL("../../pkg", import.meta.url).pathname);
 const types = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html" };
 const page = `<!doctype html><script type="module">
 import init, { Restorer } from "/pkg/grl_wasm.js";
