@@ -42,6 +42,20 @@ impl Default for RestoreOptions {
     }
 }
 
+/// Bytes per pixel (of the input, and again of the output) that a restore holds in host memory
+/// at its peak, for an image with alpha: the input as u8 and f32 RGBA and 4 planes (4 + 16 + 16),
+/// the output's 4 blended planes, its alpha and its f32 RGBA (16 + 4 + 16); the u8 result
+/// (4) comes after the blend weights (4) are freed.
+const HOST_BYTES_PER_PIXEL: u64 = 36;
+
+/// Host memory (wasm's linear memory in a browser) a restore of a `width x height` image by a
+/// model of this `scale` holds at its peak, besides the model and a tile's forward.
+pub fn host_bytes(scale: usize, [width, height]: [usize; 2]) -> u64 {
+    let input = width as u64 * height as u64;
+    let output = input * (scale * scale) as u64;
+    (input + output) * HOST_BYTES_PER_PIXEL
+}
+
 /// A restored image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RestoredImage<T> {
@@ -168,4 +182,20 @@ pub async fn restore_rgba(
     let alpha = if opaque { vec![1.0; n] } else { out[3 * n..4 * n].to_vec() };
     let rgba = if cout == 3 { rgb_planes_to_rgba(&out[..3 * n], &alpha) } else { ycbcr_planes_to_rgba(&out[..3 * n], &alpha) };
     Ok(RestoredImage { width: width * config.upscale, height: height * config.upscale, rgba, tile })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_bytes_counts_input_and_output_pixels() {
+        assert_eq!(host_bytes(1, [100, 50]), 2 * 5_000 * 36);
+        assert_eq!(host_bytes(4, [100, 50]), (5_000 + 80_000) * 36);
+        // A 12 MP photo: ~0.9 GB to denoise, ~7 GB to upscale x4 (past wasm32's 4 GiB).
+        assert_eq!(host_bytes(1, [4000, 3000]), 864_000_000);
+        assert_eq!(host_bytes(4, [4000, 3000]), 7_344_000_000);
+        // No overflow at ImageData's largest sides.
+        assert_eq!(host_bytes(4, [65_535, 65_535]), 65_535 * 65_535 * 17 * 36);
+    }
 }

@@ -16,7 +16,7 @@ use web_sys::ImageData;
 
 use crate::model::Grl;
 use crate::probe::{ProbeReport, run_probe};
-use crate::restore::{RestoreOptions, restore_rgba8};
+use crate::restore::{RestoreOptions, host_bytes, restore_rgba8};
 use crate::tiling::memory::MemoryLimits;
 use crate::tiling::run::{TileHooks, TileProgress};
 use crate::web_format::{self, WebModelInfo};
@@ -25,7 +25,14 @@ use crate::web_format::{self, WebModelInfo};
 const WEBGPU_BUDGET: u64 = 512 << 20;
 /// Memory a forward may use on the CPU fallback (wasm32 has 4 GiB at most).
 const CPU_BUDGET: u64 = 768 << 20;
+/// wasm memory a restore's images may take ([`host_bytes`]): wasm32 addresses 4 GiB, and the
+/// rest is for the model, a tile's forward on the CPU and the allocator's slack.
+const HOST_BUDGET: u64 = 2560 << 20;
+/// `info.adapter` on the CPU fallback.
+const CPU_ADAPTER: &str = "CPU (Burn flex, wasm SIMD)";
 
+/// Installs the panic hook (Rust panics reach the console with their message); `init()` calls
+/// it, calling it again does nothing.
 #[wasm_bindgen(start)]
 fn start() {
     console_error_panic_hook::set_once();
@@ -102,7 +109,10 @@ pub async fn webgpu() -> Result<WebGpu, String> {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(", ");
-    let adapter = if adapter.is_empty() { "WebGPU adapter".to_string() } else { adapter };
+    let adapter = match adapter.is_empty() {
+        true => browser_adapter_name().await.unwrap_or_else(|| "WebGPU adapter".to_string()),
+        false => adapter,
+    };
     let lost = Arc::new(OnceLock::new());
     let record = lost.clone();
     // On the web this adds a reaction to GPUDevice.lost, next to the one CubeCL adds to poison
@@ -113,6 +123,31 @@ pub async fn webgpu() -> Result<WebGpu, String> {
     let gpu = WebGpu { device, adapter, raw: setup.device, lost };
     WEBGPU.with(|cell| *cell.borrow_mut() = Some(gpu.clone()));
     Ok(gpu)
+}
+
+/// The adapter as the browser describes it (`GPUAdapter.info`: description, vendor,
+/// architecture, device, e.g. "google · swiftshader"): wgpu reports no adapter name on the web. Asks for
+/// an adapter with the high-performance preference Burn's device uses; `None` when there is
+/// none or the browser says nothing.
+async fn browser_adapter_name() -> Option<String> {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    let gpu = Reflect::get(&navigator, &"gpu".into()).ok()?;
+    let request: Function = Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
+    let options = js_sys::Object::new();
+    Reflect::set(&options, &"powerPreference".into(), &"high-performance".into()).ok()?;
+    let adapter = JsFuture::from(request.call1(&gpu, &options).ok()?.dyn_into::<Promise>().ok()?).await.ok()?;
+    if !adapter.is_object() {
+        return None;
+    }
+    let info = Reflect::get(&adapter, &"info".into()).ok().filter(JsValue::is_object)?;
+    let mut words: Vec<String> = Vec::new();
+    for key in ["description", "vendor", "architecture", "device"] {
+        let word = Reflect::get(&info, &key.into()).ok().and_then(|w| w.as_string()).unwrap_or_default();
+        if !word.is_empty() && !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    (!words.is_empty()).then(|| words.join(" · "))
 }
 
 /// A Rust value as a plain JS object (maps too, which serde-wasm-bindgen would make `Map`s).
@@ -133,14 +168,14 @@ struct ProbeResult {
 
 /// Runs the probe computation (`softmax(q kᵀ / √d) v`, see `probe.rs`) through Burn on
 /// `backend` ("webgpu" or "cpu") and returns `{ backend, adapter, values, maxAbsErr }`.
-#[wasm_bindgen]
+#[wasm_bindgen(unchecked_return_type = "ProbeResult")]
 pub async fn probe(backend: String) -> Result<JsValue, JsError> {
     let (device, adapter, name) = match backend.as_str() {
         "webgpu" => {
             let gpu = webgpu().await.map_err(|e| JsError::new(&e))?;
             (gpu.device, gpu.adapter, "webgpu")
         }
-        "cpu" => (Device::flex(), "Burn flex (CPU, wasm)".to_string(), "cpu"),
+        "cpu" => (Device::flex(), CPU_ADAPTER.to_string(), "cpu"),
         other => return Err(JsError::new(&format!("unknown backend {other:?}: expected \"webgpu\" or \"cpu\""))),
     };
     let report = run_probe(&device).await.map_err(|e| JsError::new(&e))?;
@@ -262,7 +297,7 @@ impl Restorer {
         };
         let (device, backend, adapter) = match &gpu {
             Some(gpu) => (gpu.device.clone(), "webgpu", gpu.adapter.clone()),
-            None => (Device::flex(), "cpu", "CPU (Burn flex, wasm)".to_string()),
+            None => (Device::flex(), "cpu", CPU_ADAPTER.to_string()),
         };
         let (grl, info) = web_format::load(&weights, &device).map_err(|e| JsError::new(&format!("cannot load the weights: {e}")))?;
         let info = RestorerInfo::new(&info, backend, adapter);
@@ -405,14 +440,32 @@ async fn session_for_restore(inner: &Inner) -> Result<(Rc<Grl>, Device, Option<W
     Ok((session.grl.clone(), session.device.clone(), session.gpu.clone(), session.limits))
 }
 
+/// Refuses an image whose restore would not fit wasm's memory (an allocation failure there
+/// aborts the module instead of returning an error).
+fn check_host_memory(scale: usize, [width, height]: [usize; 2]) -> Result<(), JsError> {
+    let needed = host_bytes(scale, [width, height]);
+    if needed <= HOST_BUDGET {
+        return Ok(());
+    }
+    Err(JsError::new(&format!(
+        "image is {width}x{height}: restoring it to {}x{} needs about {} MiB of WebAssembly memory, \
+         over the {} MiB a restore may use (wasm32 has 4 GiB in all): restore it in parts",
+        width * scale,
+        height * scale,
+        needed >> 20,
+        HOST_BUDGET >> 20
+    )))
+}
+
 async fn restore_image(inner: &Inner, image: ImageData, options: JsValue) -> Result<ImageData, JsError> {
     let (options, mut hooks) = parse_options(&options)?;
     if hooks.cancelled() {
         return Err(JsError::new("cancelled"));
     }
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    check_host_memory(inner.info.borrow().scale, [width, height])?;
     let (grl, device, gpu, limits) = session_for_restore(inner).await?;
     hooks.lost = gpu.as_ref().map(|gpu| gpu.lost.clone());
-    let (width, height) = (image.width() as usize, image.height() as usize);
     let pixels = image.data().0;
     let raw = gpu.as_ref().map(|gpu| &gpu.raw);
     let scope = raw.map(|d| d.push_error_scope(wgpu::ErrorFilter::Validation));
@@ -462,6 +515,15 @@ export interface RestorerInfo {
   license: string;
   /** Tile sides are multiples of this; a smaller tileSize is raised to it. */
   padSize: number;
+}
+/** What probe() returns: the probe computation's output and its error against the exact result. */
+export interface ProbeResult {
+  backend: "webgpu" | "cpu";
+  adapter: string;
+  /** The output, row-major. */
+  values: number[];
+  /** Largest absolute difference from the exact result. */
+  maxAbsErr: number;
 }
 /** Options of Restorer.create. */
 export interface CreateOptions {

@@ -163,6 +163,10 @@ async fn restore_an_image_larger_than_a_tile_with_progress() {
     let restorer = create("webgpu").await.expect(NEEDS_WEBGPU);
     let info = restorer.info().unwrap();
     assert_eq!(Reflect::get(&info, &"backend".into()).unwrap().as_string().unwrap(), "webgpu");
+    // wgpu names no adapter on the web: the name comes from GPUAdapter.info.
+    let adapter = Reflect::get(&info, &"adapter".into()).unwrap().as_string().unwrap();
+    console_log!("adapter: {adapter}");
+    assert!(!adapter.is_empty() && adapter != "WebGPU adapter", "adapter named {adapter:?}");
     let (width, height) = (72, 40); // 32-pixel tiles with overlap 4: 3 x 2 of them
     let input = image_data(width, height);
     let before = input.data().0;
@@ -215,6 +219,10 @@ async fn bad_inputs_give_readable_errors() {
     assert!(message(err).contains("tileSize is -3"));
     let err = restore(&restorer, image_data(8, 8), options(&[("onProgress", 5.into())])).await.unwrap_err();
     assert!(message(err).contains("onProgress must be a function"));
+    // 8192x8192 (a zeroed 268 MB ImageData): the restore would not fit wasm's 4 GiB.
+    let huge = ImageData::new_with_sw(8192, 8192).unwrap();
+    let err = message(restore(&restorer, huge, JsValue::UNDEFINED).await.unwrap_err());
+    assert!(err.starts_with("image is 8192x8192: restoring it to 8192x8192 needs about 4608 MiB"), "{err}");
 }
 
 #[wasm_bindgen_test]

@@ -45,11 +45,11 @@ export type Reply =
   /** Bytes of weights downloaded so far (`total` is null when the server does not say). */
   | { type: "download"; job: number; loaded: number; total: number | null }
   /**
-   * The model is ready. `adapter` names what it runs on, as the browser says; `webgpu` is
+   * The model is ready (`info.adapter` names what it runs on, as the browser says); `webgpu` is
    * null when WebGPU works here, else why it does not (the model then runs on the CPU when
    * the backend was "auto").
    */
-  | { type: "loaded"; job: number; info: RestorerInfo; adapter: string; bytes: number; cached: boolean; webgpu: string | null }
+  | { type: "loaded"; job: number; info: RestorerInfo; bytes: number; cached: boolean; webgpu: string | null }
   /** Tiles done of total, after each tile. */
   | { type: "progress"; job: number; done: number; total: number; tile: TileRect }
   /** The restored image, and the seconds the restore took. */

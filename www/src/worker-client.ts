@@ -20,8 +20,6 @@ export class CancelledError extends Error {
 /** A model the worker has loaded. */
 export interface LoadedModel {
   info: RestorerInfo;
-  /** What it runs on, in words. */
-  adapter: string;
   bytes: number;
   cached: boolean;
   /** Null when WebGPU works, else why not. */
@@ -70,8 +68,8 @@ export class RestorationWorker {
       if (reply.type === "download") onDownload?.(reply.loaded, reply.total);
     }).then((reply) => {
       if (reply.type !== "loaded") throw new Error(`unexpected reply ${reply.type}`);
-      const { info, adapter, bytes, cached, webgpu } = reply;
-      return { info, adapter, bytes, cached, webgpu };
+      const { info, bytes, cached, webgpu } = reply;
+      return { info, bytes, cached, webgpu };
     });
   }
 

@@ -23,19 +23,15 @@ function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** What the browser says of its WebGPU: why it cannot work here, or its adapter. */
-async function webgpuStatus(): Promise<{ problem: string | null; adapter: string | null }> {
-  const problem = (problem: string) => ({ problem, adapter: null });
-  if (!self.isSecureContext) return problem("WebGPU needs a secure page (https:// or localhost).");
-  if (!("gpu" in navigator) || !navigator.gpu) return problem("This browser has no WebGPU.");
+/** Why WebGPU cannot work here, in words for the page; null when it has an adapter. */
+async function webgpuProblem(): Promise<string | null> {
+  if (!self.isSecureContext) return "WebGPU needs a secure page (https:// or localhost).";
+  if (!("gpu" in navigator) || !navigator.gpu) return "This browser has no WebGPU.";
   try {
     const adapter = await navigator.gpu.requestAdapter();
-    if (!adapter) return problem("WebGPU is present but found no usable graphics adapter (it may be disabled or blocklisted).");
-    const { vendor, architecture, device, description } = adapter.info;
-    const words = [description, vendor, architecture, device].filter((w, i, all) => w && all.indexOf(w) === i);
-    return { problem: null, adapter: words.join(" · ") || null };
+    return adapter ? null : "WebGPU is present but found no usable graphics adapter (it may be disabled or blocklisted).";
   } catch (e) {
-    return problem(`WebGPU failed to start: ${messageOf(e)}`);
+    return `WebGPU failed to start: ${messageOf(e)}`;
   }
 }
 
@@ -46,15 +42,12 @@ async function weightsOf(job: number, source: ModelSource): Promise<{ bytes: Uin
 
 async function load(job: number, source: ModelSource, backend: Backend): Promise<void> {
   wasmReady ??= init();
-  const [weights, webgpu] = await Promise.all([weightsOf(job, source), webgpuStatus(), wasmReady]);
+  const [weights, webgpu] = await Promise.all([weightsOf(job, source), webgpuProblem(), wasmReady]);
   restorer?.dispose();
   restorer = null;
   const created = await Restorer.create(weights.bytes, { backend });
   restorer = created;
-  const info = created.info;
-  // wgpu cannot name the adapter in a browser; the browser can.
-  const adapter = info.backend === "webgpu" && webgpu.adapter ? webgpu.adapter : info.adapter;
-  reply({ type: "loaded", job, info, adapter, bytes: weights.bytes.byteLength, cached: weights.cached, webgpu: webgpu.problem });
+  reply({ type: "loaded", job, info: created.info, bytes: weights.bytes.byteLength, cached: weights.cached, webgpu });
 }
 
 async function restore(job: number, request: Extract<Request, { type: "restore" }>, signal: AbortSignal): Promise<void> {

@@ -16,9 +16,9 @@ export class DetailsView {
   constructor(private readonly el: DetailsElements) {}
 
   /** Where the model runs (unknown while none is loaded). */
-  showModel(model: { info: RestorerInfo; adapter: string } | null): void {
+  showModel(model: { info: RestorerInfo } | null): void {
     this.el.backend.textContent = model ? (model.info.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)") : NONE;
-    this.el.adapter.textContent = model?.adapter ?? NONE;
+    this.el.adapter.textContent = model?.info.adapter ?? NONE;
   }
 
   /** The opened image's size, before any result. */
