@@ -69,6 +69,8 @@ test("npm pack: the tarball holds the package, its types and a README with the A
   assert.equal(Object.keys(manifest.dependencies ?? {}).length, 0, "no dependencies to install");
 
   const readme = readFileSync(join(PKG, "README.md"), "utf8");
+  // The package's own README (Cargo.toml's `readme`), not the repository's.
+  assert.equal(readme, readFileSync(new URL("../../npm/README.md", import.meta.url), "utf8"));
   for (const api of ['import init, { Restorer } from "grl-wasm"', "await init()", "Restorer.create(", ".restore(", "onProgress", "signal", "dispose()"]) {
     assert.ok(readme.includes(api), `the package README shows ${api}`);
   }
@@ -77,6 +79,7 @@ test("npm pack: the tarball holds the package, its types and a README with the A
   assert.match(types, /static create\(weights: Uint8Array \| number\[\], options\?: CreateOptions\): Promise<Restorer>;/);
   assert.match(types, /restore\(image: ImageData, options\?: RestoreOptions\): Promise<ImageData>;/);
   assert.match(types, /loseDevice\(\): void;/);
+  assert.match(types, /probe\(backend: string\): Promise<ProbeResult>;/);
 
   const wasm = readFileSync(join(PKG, "grl_wasm_bg.wasm"));
   const tgz = statSync(tarball).size;
