@@ -4,8 +4,8 @@
 //   node bench/restore-time.mjs MODEL.safetensors [SIZE=256] [RUNS=2] [BACKENDS=webgpu,cpu]
 //
 // GRL_PKG=DIR times another build of the package (to compare two builds in turn).
-// Prints, per backend, the time of each run (the first includes WebGPU's pipeline compilation)
-// and the tile size chosen. A figure, not a test: nothing is asserted but that restores work.
+// Prints each tile as it finishes, then, per backend, the time of each run (the first includes
+// WebGPU's pipeline compilation) and the tile size chosen. A figure, not a test: nothing is asserted but that restores work.
 import { createServer } from "node:http";
 import { readFileSync, existsSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
@@ -34,7 +34,12 @@ window.bench = async (backend, size, runs) => {
   let tiles = 0, tile = 0, out;
   for (let r = 0; r < runs; r++) {
     const t = performance.now();
-    out = await restorer.restore(image, { onProgress: (d, n, rect) => { tiles = n; tile = rect.tile; } });
+    const onProgress = (d, n, rect) => {
+      tiles = n;
+      tile = rect.tile;
+      console.log("run " + (r + 1) + ": tile " + d + " of " + n + " (" + rect.tile + ") at " + ((performance.now() - t) / 1000).toFixed(1) + " s");
+    };
+    out = await restorer.restore(image, { onProgress });
     times.push((performance.now() - t) / 1000);
   }
   const info = restorer.info;
@@ -54,6 +59,8 @@ const browser = await launchBrowser();
 try {
   for (const backend of backends.split(",")) {
     const tab = await browser.newPage();
+    // Each tile as it finishes: a long run shows its pace before it ends.
+    tab.on("console", (message) => message.type() === "log" && console.log(`  [${backend}] ${message.text()}`));
     await tab.goto(`http://127.0.0.1:${server.address().port}/`);
     const r = await tab.evaluate(([b, s, n]) => window.bench(b, s, n), [backend, Number(size), Number(runs)]);
     console.log(
