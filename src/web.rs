@@ -325,6 +325,7 @@ impl Restorer {
         #[wasm_bindgen(unchecked_optional_param_type = "RestoreOptions")] options: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
+        let image = JsValue::from(image);
         future_to_promise(async move { restore_image(&inner, image, options).await.map(JsValue::from).map_err(JsValue::from) })
     }
 
@@ -440,6 +441,22 @@ async fn session_for_restore(inner: &Inner) -> Result<(Rc<Grl>, Device, Option<W
     Ok((session.grl.clone(), session.device.clone(), session.gpu.clone(), session.limits))
 }
 
+/// The size and pixels (not copied yet) of `image`: an `ImageData`, or any object with its
+/// `width`, `height` and `data` (wasm-bindgen does not check the class). Checked here, as the
+/// generated glue would throw from inside the module on a wrong object.
+fn image_parts(image: &JsValue) -> Result<([usize; 2], js_sys::Uint8ClampedArray), JsError> {
+    let side = |key: &str| {
+        Reflect::get(image, &key.into()).ok().and_then(|v| v.as_f64()).filter(|v| *v >= 0.0 && v.fract() == 0.0)
+    };
+    let data = Reflect::get(image, &"data".into()).ok().and_then(|d| d.dyn_into::<js_sys::Uint8ClampedArray>().ok());
+    match (side("width"), side("height"), data) {
+        (Some(width), Some(height), Some(data)) => Ok(([width as usize, height as usize], data)),
+        _ => Err(JsError::new(
+            "image is not an ImageData: expected whole-number width and height and a Uint8ClampedArray data",
+        )),
+    }
+}
+
 /// Refuses an image whose restore would not fit wasm's memory (an allocation failure there
 /// aborts the module instead of returning an error).
 fn check_host_memory(scale: usize, [width, height]: [usize; 2]) -> Result<(), JsError> {
@@ -457,16 +474,16 @@ fn check_host_memory(scale: usize, [width, height]: [usize; 2]) -> Result<(), Js
     )))
 }
 
-async fn restore_image(inner: &Inner, image: ImageData, options: JsValue) -> Result<ImageData, JsError> {
+async fn restore_image(inner: &Inner, image: JsValue, options: JsValue) -> Result<ImageData, JsError> {
     let (options, mut hooks) = parse_options(&options)?;
     if hooks.cancelled() {
         return Err(JsError::new("cancelled"));
     }
-    let (width, height) = (image.width() as usize, image.height() as usize);
+    let ([width, height], data) = image_parts(&image)?;
     check_host_memory(inner.info.borrow().scale, [width, height])?;
+    let pixels = data.to_vec();
     let (grl, device, gpu, limits) = session_for_restore(inner).await?;
     hooks.lost = gpu.as_ref().map(|gpu| gpu.lost.clone());
-    let pixels = image.data().0;
     let raw = gpu.as_ref().map(|gpu| &gpu.raw);
     let scope = raw.map(|d| d.push_error_scope(wgpu::ErrorFilter::Validation));
     let oom = raw.map(|d| d.push_error_scope(wgpu::ErrorFilter::OutOfMemory));

@@ -219,6 +219,25 @@ async fn bad_inputs_give_readable_errors() {
     assert!(message(err).contains("tileSize is -3"));
     let err = restore(&restorer, image_data(8, 8), options(&[("onProgress", 5.into())])).await.unwrap_err();
     assert!(message(err).contains("onProgress must be a function"));
+    // Weights that do not fit their own configuration (its embed_dim changed from 16 to 24 in
+    // the metadata, same length, so the file stays valid safetensors).
+    let mut bytes = web_model_bytes();
+    let key = br#"embed_dim\":16,"#;
+    let at = bytes.windows(key.len()).position(|w| w == key.as_slice()).expect("embed_dim in the metadata");
+    bytes[at + 12..at + 14].copy_from_slice(b"24");
+    let err = message(Restorer::create(bytes, JsValue::UNDEFINED).await.err().map(JsValue::from).unwrap());
+    assert!(err.contains("in the checkpoint but") && err.contains("embed_dim"), "{err}");
+    // ImageData-like objects (what wasm-bindgen accepts for an ImageData) of a wrong size.
+    let fake = |width: u32, height: u32, len: u32| -> ImageData {
+        let data = js_sys::Uint8ClampedArray::new_with_length(len);
+        options(&[("width", width.into()), ("height", height.into()), ("data", data.into())]).unchecked_into()
+    };
+    let err = message(restore(&restorer, fake(0, 5, 0), JsValue::UNDEFINED).await.unwrap_err());
+    assert_eq!(err, "image is 0x5: expected at least 1x1 pixels");
+    let err = message(restore(&restorer, fake(4, 4, 60), JsValue::UNDEFINED).await.unwrap_err());
+    assert_eq!(err, "pixel buffer has 60 values: expected 64 for 4x4 RGBA");
+    let err = message(restore(&restorer, JsValue::NULL.unchecked_into(), JsValue::UNDEFINED).await.unwrap_err());
+    assert!(err.starts_with("image is not an ImageData"), "{err}");
     // 8192x8192 (a zeroed 268 MB ImageData): the restore would not fit wasm's 4 GiB.
     let huge = ImageData::new_with_sw(8192, 8192).unwrap();
     let err = message(restore(&restorer, huge, JsValue::UNDEFINED).await.unwrap_err());
