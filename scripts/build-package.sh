@@ -6,9 +6,21 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
+# The cdylib's file name carries no hash (deps/grl_wasm.wasm): two checkouts sharing the target
+# directory overwrite each other's, and cargo, which fingerprints each checkout apart, calls the
+# other's file fresh. A stamp says whose it is; another checkout's is deleted, so cargo relinks.
+profile=$(python3 scripts/config.py get build.profile)
+cdylib="$CARGO_TARGET_DIR/wasm32-unknown-unknown/$profile/deps/grl_wasm.wasm"
+stamp="$cdylib.checkout"
+if [ -f "$cdylib" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$ROOT $(sha256sum "$cdylib" | cut -d' ' -f1)" ]; then
+  step "the wasm in the target directory was built by another checkout: relinking"
+  rm -f "$cdylib"
+fi
+
 step "wasm-pack build $(python3 scripts/config.py build-flags)"
 # shellcheck disable=SC2046
 wasm-pack build $(python3 scripts/config.py build-flags)
+echo "$ROOT $(sha256sum "$cdylib" | cut -d' ' -f1)" > "$stamp"
 
 out_dir=$(python3 scripts/config.py get build.out-dir)
 wasm="$out_dir/grl_wasm_bg.wasm"
