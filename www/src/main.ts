@@ -10,6 +10,7 @@ import { formatBytes, formatCount, formatSize } from "./format";
 import { canvasToPng, decodeImage, ImageFileError, resultFileName, saveBlob, sizeProblem, type OpenedImage } from "./image-io";
 import { BUNDLED_MODELS, DEFAULT_MODEL_ID } from "./models";
 import type { Backend } from "./protocol";
+import { fetchSample } from "./samples";
 import { readSettings } from "./settings";
 import { DetailsView } from "./ui/details";
 import { byId } from "./ui/dom";
@@ -224,6 +225,18 @@ async function openImage(file: File): Promise<void> {
   else setState(state); // the restore starts once the model has loaded
 }
 
+/** Opens the sample photo that suits the chosen model (noisy for a denoiser, small for an upscaler). */
+async function openSample(): Promise<void> {
+  let file: File;
+  try {
+    file = await fetchSample(model?.info.scale ?? 1);
+  } catch (e) {
+    fail("Cannot open the sample photo.", messageOf(e), false);
+    return;
+  }
+  await openImage(file);
+}
+
 /** Restores the open image with the loaded model. */
 function run(): void {
   if (!model || !image || job || !choice) return;
@@ -292,6 +305,7 @@ async function download(): Promise<void> {
 
 function setupControls(): void {
   wireImageInput(el.file, (file) => void openImage(file));
+  byId<HTMLButtonElement>("sample").addEventListener("click", () => void openSample());
   el.restore.addEventListener("click", run);
   el.cancel.addEventListener("click", cancel);
   window.addEventListener("keydown", (e) => {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { launchBrowser, serveDist } from "./browser.mjs";
-import { makeTestImage, measureResult } from "./scene.mjs";
+import { makeTestImage, measureResult, measureRoughness } from "./scene.mjs";
 
 const RESULTS = new URL("../test-results/", import.meta.url);
 const LAPTOP = { width: 1280, height: 800 };
@@ -286,10 +286,24 @@ test("without WebGPU: the page says so, restores on the CPU, and cancels between
     await expectRejected(page, { width: 4500, height: 4000 }, /^This image is too large\. The result would be \d+ × \d+ \([\d.]+ MP\); this page makes at most 16\.8 MP/);
     await screenshot(page, "demo-too-large.png");
 
-    // The weights were kept by the Cache API: a reload does not download them again.
-    await page.reload();
+    // The weights were kept by the Cache API: loading the page again (with automatic tiles
+    // this time) does not download them again.
+    await page.goto(site.url);
     assert.equal(await waitForState(page, ["ready", "error"], 60_000), "ready", `reload${await why()}`);
     assert.match(await text(page, "#model-meta"), /, cached\.$/, "weights read from the cache");
+
+    // No image of one's own: the sample photo for the denoiser (noisy) is opened and restored.
+    await page.click("#sample");
+    await waitForRestoreOf(page, "sample-cat-noisy.png", why);
+    const sample = await page.evaluate(measureRoughness);
+    assert.deepEqual([sample.result.width, sample.result.height], [256, 192], "the sample's size");
+    assert.ok(sample.before.roughness > 15, `the sample is noisy: roughness ${sample.before.roughness.toFixed(1)}`);
+    assert.ok(
+      sample.result.roughness < sample.before.roughness / 2,
+      `the sample is denoised: roughness ${sample.before.roughness.toFixed(1)} -> ${sample.result.roughness.toFixed(1)}`,
+    );
+    console.log(`CPU sample: ${await text(page, "#d-time")}; ${JSON.stringify(sample)}`);
+    await screenshot(page, "demo-sample.png");
   } finally {
     await browser.close();
   }

@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Makes the demo's sample photos (www/samples/) from scikit-image's `chelsea` (CC0), which
+scripts/fetch-training-data.sh puts in data/heldout/. Run once; the outputs are committed.
+
+- cat-noisy.png: a 256x192 crop with Gaussian noise of sigma 25 (0-255), seeded, rounded to
+  8 bits: what the bundled denoiser was trained to undo.
+- cat-small.png: the whole photo at half size (bicubic, antialiased): for the x2 upscaler.
+"""
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "data/heldout/chelsea.png"
+OUT = ROOT / "www/samples"
+
+
+def main() -> None:
+    photo = Image.open(SOURCE).convert("RGB")
+    OUT.mkdir(exist_ok=True)
+    crop = np.asarray(photo.crop((110, 60, 110 + 256, 60 + 192)), dtype=np.float64)
+    noise = np.random.default_rng(0).normal(0.0, 25.0, crop.shape)
+    noisy = np.clip(np.round(crop + noise), 0, 255).astype(np.uint8)
+    Image.fromarray(noisy).save(OUT / "cat-noisy.png", optimize=True)
+    small = photo.resize((photo.width // 2, photo.height // 2), Image.Resampling.BICUBIC, reducing_gap=None)
+    small.save(OUT / "cat-small.png", optimize=True)
+    for name in ("cat-noisy.png", "cat-small.png"):
+        path = OUT / name
+        print(f"{path.relative_to(ROOT)}: {Image.open(path).size}, {path.stat().st_size} bytes")
+
+
+if __name__ == "__main__":
+    main()
