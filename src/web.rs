@@ -68,12 +68,9 @@ thread_local! {
 
 /// `navigator.gpu` of the page or worker, checked before Burn touches WebGPU: without it Burn's
 /// wgpu path panics instead of returning an error.
-fn has_navigator_gpu() -> bool {
-    let global = js_sys::global();
-    Reflect::get(&global, &"navigator".into())
-        .and_then(|navigator| Reflect::get(&navigator, &"gpu".into()))
-        .map(|gpu| !gpu.is_undefined() && !gpu.is_null())
-        .unwrap_or(false)
+fn navigator_gpu() -> Option<JsValue> {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    Reflect::get(&navigator, &"gpu".into()).ok().filter(|gpu| !gpu.is_undefined() && !gpu.is_null())
 }
 
 /// The page's WebGPU device, created asynchronously on first use and shared afterwards; once
@@ -91,7 +88,7 @@ pub async fn webgpu() -> Result<WebGpu, String> {
             return Ok(gpu);
         }
     }
-    if !has_navigator_gpu() {
+    if navigator_gpu().is_none() {
         return Err("WebGPU is not available here: navigator.gpu is missing".into());
     }
     // Taken before the await: concurrent calls never ask Burn for the same id twice.
@@ -130,8 +127,7 @@ pub async fn webgpu() -> Result<WebGpu, String> {
 /// an adapter with the high-performance preference Burn's device uses; `None` when there is
 /// none or the browser says nothing.
 async fn browser_adapter_name() -> Option<String> {
-    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
-    let gpu = Reflect::get(&navigator, &"gpu".into()).ok()?;
+    let gpu = navigator_gpu()?;
     let request: Function = Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
     let options = js_sys::Object::new();
     Reflect::set(&options, &"powerPreference".into(), &"high-performance".into()).ok()?;
