@@ -252,3 +252,32 @@ fn training_resumes_exactly_where_it_stopped() {
     let log = std::fs::read_to_string(dir.path().join("resumed/log.csv")).unwrap();
     assert_eq!(log.lines().map(|l| l.split(',').next().unwrap()).collect::<Vec<_>>(), ["3", "4"], "{log}");
 }
+
+#[test]
+fn bench_prints_a_table_and_json_lines() {
+    let run = grl(&["bench", "--model", "denoise", "--size", "16,32", "--runs", "2", "--threads", "1", "--json"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let lines: Vec<serde_json::Value> = text(&run.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "one JSON object per size");
+    for (line, size) in lines.iter().zip([16, 32]) {
+        assert_eq!((line["model"].as_str(), line["size"].as_u64(), line["threads"].as_u64()), (Some("denoise"), Some(size), Some(1)));
+        let (min, median, max) = (line["min_s"].as_f64().unwrap(), line["median_s"].as_f64().unwrap(), line["max_s"].as_f64().unwrap());
+        assert!(0.0 < min && min <= median && median <= max, "{line}");
+        assert!(line["gflops"].as_f64().unwrap() > 0.0 && line["peak_bytes"].as_u64().is_some(), "{line}");
+    }
+    assert!(text(&run.stderr).contains("run 2/2"), "progress goes to stderr");
+    // A preset gets seeded random weights; the table names what was measured.
+    let table = grl(&["bench", "--model", "sr_grl_tiny_c3x4", "--size", "8", "--runs", "1"]);
+    let stdout = text(&table.stdout);
+    assert!(table.status.success() && stdout.contains("random weights") && stdout.contains("8x8") && stdout.contains("GFLOP/s"), "{stdout}");
+    for (args, expected) in [
+        (vec!["bench", "--size", "0"], "\"0\" is not an input side"),
+        (vec!["bench", "--runs", "0"], "--runs"),
+        (vec!["bench", "--model", "nonexistent"], "preset name"),
+        (vec!["bench", "--threads", "0"], "--threads"),
+    ] {
+        let run = grl(&args);
+        let stderr = text(&run.stderr);
+        assert!(!run.status.success() && stderr.contains(expected) && stderr.lines().count() == 1, "{args:?}: {stderr}");
+    }
+}

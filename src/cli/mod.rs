@@ -1,6 +1,7 @@
 //! The `grl` command line (native only): argument parsing and dispatch.
 
 mod backend;
+mod bench;
 mod bundled;
 mod convert;
 pub(crate) mod image_io;
@@ -19,6 +20,9 @@ use crate::web_format::StorageDType;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// CPU threads for Burn's CPU backend (default: every core, or RAYON_NUM_THREADS when set).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,6 +67,27 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Backend::Auto)]
         backend: Backend,
     },
+    /// Time one forward per input size (a preset with random weights, a web-format file or a
+    /// bundled model): median, min and max seconds, MP/s, GFLOP/s and peak memory.
+    Bench {
+        /// A preset name (random weights, see `grl presets`), a web-format file or a bundled model.
+        #[arg(long, default_value = "sr_grl_small_c3x4")]
+        model: String,
+        /// Input sides in pixels, comma-separated.
+        #[arg(long, default_value = "64,128", value_parser = bench::parse_sizes)]
+        size: Sizes,
+        #[arg(long, value_enum, default_value_t = BenchBackend::Cpu)]
+        backend: BenchBackend,
+        /// Timed forwards per size, after one warm-up.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        runs: u32,
+        /// Seed of the random weights and input.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// One JSON object per size on its own line instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Train a model on a folder of clean photos (CPU), with checkpoints; run it again with
     /// the same arguments to resume.
     Train(train::TrainArgs),
@@ -97,6 +122,18 @@ pub enum Backend {
     Cpu,
 }
 
+/// Where `grl bench` runs: a choice, not `auto`, so that figures say what they measured.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum BenchBackend {
+    /// Burn's CPU backend (flex).
+    Cpu,
+    /// wgpu (Vulkan, Metal, DX12), whatever the adapter.
+    Wgpu,
+}
+
+/// `--size`: the parsed list (a type of its own, so clap takes the whole list as one value).
+type Sizes = Vec<usize>;
+
 /// `--batch`: a number of tiles, or `None` for `auto`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct BatchSize(Option<usize>);
@@ -125,6 +162,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
             return Err(format!("{first} (see grl --help)"));
         }
     };
+    if let Some(threads) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads as usize)
+            .build_global()
+            .map_err(|e| format!("cannot start {threads} CPU threads: {e}"))?;
+    }
     match cli.command {
         Command::Convert { checkpoint, config, dtype, output } => {
             convert::convert(&checkpoint, config.as_deref(), dtype.into(), &output)
@@ -141,6 +184,17 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
             let options = crate::restore::RestoreOptions { tile, overlap, batch: batch.0 };
             restore::restore(&model, &input, &output, options, backend)
         }
+        Command::Bench { model, size, backend, runs, seed, json } => bench::bench(bench::BenchArgs {
+            model: &model,
+            sizes: &size,
+            backend: match backend {
+                BenchBackend::Cpu => Backend::Cpu,
+                BenchBackend::Wgpu => Backend::Wgpu,
+            },
+            runs: runs as usize,
+            seed,
+            json,
+        }),
         Command::Train(args) => train::train(args),
         Command::Eval(args) => train::eval(args),
     }

@@ -24,6 +24,7 @@ pub mod affine_transform;
 pub mod block;
 pub mod cab;
 pub mod config;
+pub mod flops;
 pub mod grl;
 pub mod intermediates;
 pub mod load;
