@@ -9,7 +9,7 @@
 use crate::model::GrlConfig;
 use crate::model::tables::stripe_geometry;
 
-use super::geometry::round_up;
+use crate::Size;
 
 const F32: u64 = 4;
 
@@ -32,12 +32,12 @@ pub struct MemoryLimits {
     pub budget_bytes: u64,
 }
 
-/// Estimate for a batch of `batch` tiles of `[height, width]` pixels (multiples of the pad size).
-pub fn estimate(config: &GrlConfig, batch: usize, [height, width]: [usize; 2]) -> MemoryEstimate {
-    let tokens = (batch * height * width) as u64;
+/// Estimate for a batch of `batch` tiles of `tile` pixels (multiples of the pad size).
+pub fn estimate(config: &GrlConfig, batch: usize, tile: Size) -> MemoryEstimate {
+    let tokens = (batch * tile.area()) as u64;
     let c = config.embed_dim as u64;
     let ws2 = (config.window_size * config.window_size) as u64;
-    let stripe = stripe_geometry(config.stripe_size, config.stripe_groups, [height, width]).size;
+    let stripe = stripe_geometry(config.stripe_size, config.stripe_groups, tile).size;
     let stripe_area = (stripe[0] * stripe[1]) as u64;
     let df2 = (config.anchor_window_down_factor * config.anchor_window_down_factor) as u64;
     let heads_w = config.num_heads_window.iter().copied().max().unwrap_or(0) as u64;
@@ -65,12 +65,12 @@ pub fn estimate(config: &GrlConfig, batch: usize, [height, width]: [usize; 2]) -
 pub fn choose_tile(config: &GrlConfig, batch: usize, limits: MemoryLimits, max_side: usize) -> Option<usize> {
     let pad = config.pad_size();
     let fits = |side: usize| {
-        let e = estimate(config, batch, [side, side]);
+        let e = estimate(config, batch, Size::square(side));
         e.peak_bytes <= limits.budget_bytes && e.largest_buffer_bytes <= limits.max_buffer_bytes
     };
     let mut best = None;
     let mut side = pad;
-    while side <= round_up(max_side, pad).max(pad) && fits(side) {
+    while side <= max_side.next_multiple_of(pad).max(pad) && fits(side) {
         best = Some(side);
         side += pad;
     }
@@ -79,7 +79,7 @@ pub fn choose_tile(config: &GrlConfig, batch: usize, limits: MemoryLimits, max_s
 
 /// The most tiles of `tile` pixels one forward can take within `limits`, from 1 to `max`
 /// (1 even when a single tile does not fit: the caller's tile choice decides that).
-pub fn choose_batch(config: &GrlConfig, tile: [usize; 2], limits: MemoryLimits, max: usize) -> usize {
+pub fn choose_batch(config: &GrlConfig, tile: Size, limits: MemoryLimits, max: usize) -> usize {
     (1..=max.max(1))
         .take_while(|&batch| {
             let e = estimate(config, batch, tile);
@@ -98,8 +98,8 @@ mod tests {
     #[test]
     fn estimate_grows_with_the_tile_area() {
         let config = GrlConfig::preset("sr_grl_tiny_c3x4").unwrap();
-        let small = estimate(&config, 1, [64, 64]);
-        let large = estimate(&config, 1, [128, 128]);
+        let small = estimate(&config, 1, Size::square(64));
+        let large = estimate(&config, 1, Size::square(128));
         assert_eq!(large.peak_bytes, 4 * small.peak_bytes, "linear in the tile area");
         // GRL-T x4, 64x64: 4096 tokens x 2 heads x 32² window logits = 8M floats = 32 MiB map.
         assert_eq!(small.largest_buffer_bytes, 4096 * 2 * 1024 * 4);
@@ -111,7 +111,7 @@ mod tests {
         // GRL-S denoising pads to 128 (stripes 64x128) and needs about 200 MiB for one tile.
         let base = GrlConfig::preset("sr_grl_base_c3x4").unwrap();
         let tight = MemoryLimits { max_buffer_bytes: 128 * MIB, budget_bytes: 128 * MIB };
-        assert_eq!(choose_tile(&base, 1, tight, 1024), None, "{:?}", estimate(&base, 1, [64, 64]));
+        assert_eq!(choose_tile(&base, 1, tight, 1024), None, "{:?}", estimate(&base, 1, Size::square(64)));
         for name in ["sr_grl_tiny_c3x4", "dn_grl_small_c3s25", "sr_grl_base_c3x4"] {
             let config = GrlConfig::preset(name).unwrap();
             for budget in [128 * MIB, 1024 * MIB] {
@@ -122,9 +122,9 @@ mod tests {
                     continue;
                 };
                 assert_eq!(side % config.pad_size(), 0);
-                let e = estimate(&config, 1, [side, side]);
+                let e = estimate(&config, 1, Size::square(side));
                 assert!(e.peak_bytes <= budget && e.largest_buffer_bytes <= 128 * MIB);
-                let next = estimate(&config, 1, [side + config.pad_size(); 2]);
+                let next = estimate(&config, 1, Size::square(side + config.pad_size()));
                 assert!(side == 1024 || next.peak_bytes > budget || next.largest_buffer_bytes > 128 * MIB);
                 println!("{name}: tile {side} under a {} MiB budget", budget / MIB);
             }
@@ -134,12 +134,13 @@ mod tests {
     #[test]
     fn batches_fill_the_budget_and_no_more() {
         let config = GrlConfig::preset("sr_grl_tiny_c3x4").unwrap();
-        let one = estimate(&config, 1, [64, 64]);
+        let tile = Size::square(64);
+        let one = estimate(&config, 1, tile);
         let limits = MemoryLimits { max_buffer_bytes: 10 * one.largest_buffer_bytes, budget_bytes: 3 * one.peak_bytes + 1 };
-        assert_eq!(choose_batch(&config, [64, 64], limits, 8), 3);
-        assert_eq!(choose_batch(&config, [64, 64], limits, 2), 2, "capped");
+        assert_eq!(choose_batch(&config, tile, limits, 8), 3);
+        assert_eq!(choose_batch(&config, tile, limits, 2), 2, "capped");
         let tight = MemoryLimits { max_buffer_bytes: 1, budget_bytes: 1 };
-        assert_eq!(choose_batch(&config, [64, 64], tight, 8), 1);
+        assert_eq!(choose_batch(&config, tile, tight, 8), 1);
     }
 
     #[test]
@@ -148,8 +149,8 @@ mod tests {
         let config = GrlConfig::preset("sr_grl_small_c3x4").unwrap();
         let limits = MemoryLimits { max_buffer_bytes: 256 * MIB, budget_bytes: 2048 * MIB };
         let side = choose_tile(&config, 1, limits, 4096).unwrap();
-        let plan = plan_tiles(4000, 6000, side, 32, config.pad_size()).unwrap();
-        let e = estimate(&config, 1, [plan.tile.0, plan.tile.1]);
+        let plan = plan_tiles(Size { height: 4000, width: 6000 }, side, 32, config.pad_size()).unwrap();
+        let e = estimate(&config, 1, plan.tile);
         assert!(e.largest_buffer_bytes <= 256 * MIB, "{e:?}");
         assert!(e.peak_bytes <= 2048 * MIB, "{e:?}");
         println!("6000x4000 GRL-S x4 under 256 MiB buffers: tile {side}, {} tiles", plan.tiles.len());

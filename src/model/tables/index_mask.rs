@@ -5,6 +5,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::coords::{IndexDirection, coords_table, relative_position_index};
 use super::shift_mask::{ShiftMask, region_ids};
+use crate::Size;
 use crate::model::config::GrlConfig;
 
 /// Stripe size and shift size on each axis, for one stripe orientation and input size.
@@ -16,14 +17,16 @@ pub struct StripeGeometry {
     pub shift: [usize; 2],
 }
 
-/// The stripe geometry for an input of `input` pixels (reference `_get_stripe_info` with
+/// The stripe geometry for an `input`-sized map (reference `_get_stripe_info` with
 /// `stripe_shift = True`): an axis with a group count g spans `input / g` pixels and shifts by
 /// `input / (2 g)` (0 when g is 1); otherwise the stripe size s is used and shifts by `s / 2`.
+/// `size` and `groups` are `[height, width]`, like the result.
 ///
 /// # Panics
 ///
 /// If an axis has neither a size nor a group count ([`GrlConfig::validate`] rejects that).
-pub fn stripe_geometry(size: [Option<usize>; 2], groups: [Option<usize>; 2], input: [usize; 2]) -> StripeGeometry {
+pub fn stripe_geometry(size: [Option<usize>; 2], groups: [Option<usize>; 2], input: Size) -> StripeGeometry {
+    let input = [input.height, input.width];
     let mut out = StripeGeometry { size: [0; 2], shift: [0; 2] };
     for axis in 0..2 {
         match groups[axis] {
@@ -99,8 +102,8 @@ pub enum StripeOrientation {
 /// Everything the attention branches need for one padded input size.
 #[derive(Debug, Clone)]
 pub struct TableIndexMask {
-    /// Padded input (height, width) these were built for.
-    pub input_size: [usize; 2],
+    /// Padded input size these were built for.
+    pub input_size: Size,
     /// Square-window branch.
     pub window: WindowTables,
     /// Stripe branch of the horizontal blocks (reference `*_sh`).
@@ -114,9 +117,9 @@ pub struct TableIndexMask {
 }
 
 impl TableIndexMask {
-    /// Builds the tables, indices and masks of `config` for a padded input of
-    /// `input_size = [height, width]` (multiples of [`GrlConfig::pad_size`]).
-    pub fn new(config: &GrlConfig, input_size: [usize; 2], device: &Device) -> Self {
+    /// Builds the tables, indices and masks of `config` for a padded input of `input_size`
+    /// (sides multiples of [`GrlConfig::pad_size`]).
+    pub fn new(config: &GrlConfig, input_size: Size, device: &Device) -> Self {
         let ws = config.window_size;
         let (table, dims) = coords_table([ws, ws], config.pretrained_window_size, 1);
         let window_ids = region_ids(input_size, [ws, ws], [ws / 2, ws / 2]);
@@ -131,7 +134,7 @@ impl TableIndexMask {
                 [ws.pow(4)],
                 device,
             ),
-            mask: ShiftMask::new([input_size[0] / ws, input_size[1] / ws], window_ids.clone(), window_ids),
+            mask: ShiftMask::new([input_size.height / ws, input_size.width / ws], window_ids.clone(), window_ids),
         };
         let reversed = |a: [Option<usize>; 2]| [a[1], a[0]];
         let horizontal = stripe_geometry(config.stripe_size, config.stripe_groups, input_size);
@@ -144,7 +147,7 @@ impl TableIndexMask {
         }
     }
 
-    fn stripe_tables(config: &GrlConfig, geometry: StripeGeometry, input: [usize; 2], device: &Device) -> StripeTables {
+    fn stripe_tables(config: &GrlConfig, geometry: StripeGeometry, input: Size, device: &Device) -> StripeTables {
         let df = config.anchor_window_down_factor;
         let size = geometry.size;
         let anchor_size = size.map(|s| s / df);
@@ -152,14 +155,15 @@ impl TableIndexMask {
         let (n_stripe, n_anchor) = (size[0] * size[1], anchor_size[0] * anchor_size[1]);
         let (table, table_dims) = coords_table(size, config.pretrained_stripe_size, df);
         let stripe_ids = region_ids(input, size, geometry.shift);
-        let anchor_ids = region_ids(input.map(|s| s / df), anchor_size, anchor_shift);
+        let anchor_input = Size { height: input.height / df, width: input.width / df };
+        let anchor_ids = region_ids(anchor_input, anchor_size, anchor_shift);
         let n_stripes = stripe_ids.len() / n_stripe;
         assert_eq!(
             n_stripes,
             anchor_ids.len() / n_anchor.max(1),
-            "input {input:?} gives different stripe and anchor-stripe counts for stripe {size:?}, df {df}"
+            "input {input} gives different stripe and anchor-stripe counts for stripe {size:?}, df {df}"
         );
-        let grid = [input[0] / size[0], input[1] / size[1]];
+        let grid = [input.height / size[0], input.width / size[1]];
         let stripe_ids = int_tensor(stripe_ids, [n_stripes, n_stripe], device);
         let anchor_ids = int_tensor(anchor_ids, [n_stripes, n_anchor], device);
         let index = |direction| int_tensor(relative_position_index(size, df, direction), [n_stripe * n_anchor], device);
@@ -194,7 +198,7 @@ pub(crate) fn small_test_tables(device: &Device) -> (GrlConfig, TableIndexMask) 
         anchor_window_down_factor: 2,
         ..GrlConfig::default()
     };
-    let tables = TableIndexMask::new(&config, [8, 16], device);
+    let tables = TableIndexMask::new(&config, Size { height: 8, width: 16 }, device);
     (config, tables)
 }
 
@@ -205,9 +209,10 @@ mod tests {
 
     #[test]
     fn stripe_geometry_with_and_without_groups() {
-        let g = stripe_geometry([Some(8), None], [None, Some(4)], [32, 64]);
+        let input = Size { height: 32, width: 64 };
+        let g = stripe_geometry([Some(8), None], [None, Some(4)], input);
         assert_eq!(g, StripeGeometry { size: [8, 16], shift: [4, 8] });
-        let g = stripe_geometry([Some(8), Some(16)], [None, Some(1)], [32, 64]);
+        let g = stripe_geometry([Some(8), Some(16)], [None, Some(1)], input);
         assert_eq!(g, StripeGeometry { size: [8, 64], shift: [4, 0] });
     }
 
@@ -215,7 +220,7 @@ mod tests {
     fn device_masks_match_the_host_ones() {
         let device = Device::flex();
         let (_, tables) = small_test_tables(&device);
-        let ids = region_ids([8, 16], [4, 4], [2, 2]);
+        let ids = region_ids(Size { height: 8, width: 16 }, [4, 4], [2, 2]);
         let expected = mask_from_ids(&ids, &ids, 8);
         let got = tables.window.mask.full().into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(got, expected);

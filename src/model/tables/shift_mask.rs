@@ -4,6 +4,8 @@
 
 use burn::tensor::{Int, Tensor};
 
+use crate::Size;
+
 /// Value added to the attention logits of token pairs from different regions of a shifted
 /// window (Swin's convention; not `-inf`, so it is part of the computation to reproduce).
 pub const MASK_VALUE: f64 = -100.0;
@@ -17,14 +19,16 @@ fn py_slice(start: i64, stop: Option<i64>, len: usize) -> std::ops::Range<usize>
 }
 
 /// Region id (0..9) of every token, window by window, for a cyclically shifted partition
-/// (reference `_fill_window`): each axis is cut by the slices `[0, -w)`, `[-w, -shift)` and
-/// `[-shift, end)` (Python semantics, so a zero shift makes the last slice the whole axis),
-/// the id is `3 * region_h + region_w`, and the image is split into `window` tiles.
+/// of an `input`-sized map (reference `_fill_window`): each axis is cut by the slices
+/// `[0, -w)`, `[-w, -shift)` and `[-shift, end)` (Python semantics, so a zero shift makes the
+/// last slice the whole axis), the id is `3 * region_h + region_w`, and the map is split into
+/// `window` tiles (`[height, width]`, like `shift`).
 ///
 /// # Shapes
 ///
-/// - output: `[nW, w0 * w1]` with `nW = (input0 / w0) * (input1 / w1)`, windows row-major.
-pub fn region_ids(input: [usize; 2], window: [usize; 2], shift: [usize; 2]) -> Vec<i64> {
+/// - output: `[nW, w0 * w1]` with `nW = (height / w0) * (width / w1)`, windows row-major.
+pub fn region_ids(input: Size, window: [usize; 2], shift: [usize; 2]) -> Vec<i64> {
+    let input = [input.height, input.width];
     let axis_regions = |axis: usize| -> Vec<i64> {
         let (n, w, s) = (input[axis], window[axis] as i64, shift[axis] as i64);
         let mut region = vec![0; n];
@@ -159,7 +163,7 @@ mod tests {
 
     #[test]
     fn region_ids_of_a_shifted_4x4() {
-        let ids = region_ids([4, 4], [2, 2], [1, 1]);
+        let ids = region_ids(Size::square(4), [2, 2], [1, 1]);
         #[rustfmt::skip]
         let expected = vec![
             0, 0, 0, 0, // window (0, 0)
@@ -185,7 +189,7 @@ mod tests {
     fn border_masks_hold_every_nonzero_entry() {
         let device = Device::flex();
         // 3 x 4 windows of 2 x 2 tokens, shifted by 1.
-        let ids = region_ids([6, 8], [2, 2], [1, 1]);
+        let ids = region_ids(Size { height: 6, width: 8 }, [2, 2], [1, 1]);
         let full = mask_from_ids(&ids, &ids, 12);
         for w in 0..12 {
             let zero = full[w * 16..(w + 1) * 16].iter().all(|&m| m == 0.0);
@@ -203,7 +207,7 @@ mod tests {
     #[test]
     fn zero_shift_gives_one_region() {
         // A stripe spanning the whole axis with no shift (stripe_groups = 1).
-        let ids = region_ids([2, 4], [2, 4], [0, 0]);
+        let ids = region_ids(Size { height: 2, width: 4 }, [2, 4], [0, 0]);
         assert!(ids.iter().all(|&i| i == ids[0]));
     }
 }
