@@ -17,7 +17,7 @@ use crate::pixels::{
     u8_to_unit, unit_to_u8, ycbcr_planes_to_rgba,
 };
 use crate::tiling::geometry::tile_shape;
-use crate::tiling::memory::{MemoryLimits, choose_batch, choose_tile, estimate};
+use crate::tiling::memory::{MemoryEstimate, MemoryLimits, TileMemory, choose_batch, choose_tile};
 use crate::tiling::run::{TileError, TileHooks, TileModel, TileOptions, run_tiled};
 
 /// How to tile a restore.
@@ -79,12 +79,18 @@ pub struct GrlTiles<'a> {
     pub limits: MemoryLimits,
 }
 
-impl TileModel for GrlTiles<'_> {
-    type Prepared = TableIndexMask;
-
+impl TileMemory for GrlTiles<'_> {
     fn pad_size(&self) -> usize {
         self.grl.config.pad_size()
     }
+    fn memory(&self, batch: usize, tile: Size) -> MemoryEstimate {
+        self.grl.config.memory_estimate(batch, tile)
+    }
+}
+
+impl TileModel for GrlTiles<'_> {
+    type Prepared = TableIndexMask;
+
     fn scale(&self) -> usize {
         self.grl.config.upscale
     }
@@ -100,11 +106,11 @@ impl TileModel for GrlTiles<'_> {
     fn forward(&self, tables: &TableIndexMask, x: Tensor<4>) -> Result<Tensor<4>, String> {
         let [batch, _, h, w] = x.dims();
         let tile = Size { height: h, width: w };
-        let needed = estimate(&self.grl.config, batch, tile).largest_buffer_bytes;
-        if needed > self.limits.max_buffer_bytes {
+        let estimate = self.memory(batch, tile);
+        if !self.limits.binds(&estimate) {
             return Err(format!(
-                "a {tile} tile needs a {needed}-byte buffer: the device allows {}",
-                self.limits.max_buffer_bytes
+                "a {tile} tile needs a {}-byte buffer: the device allows {}",
+                estimate.largest_buffer_bytes, self.limits.max_buffer_bytes
             ));
         }
         let cin = self.grl.config.in_channels;
@@ -171,12 +177,12 @@ pub async fn restore_rgba(
     let tile = match options.tile {
         // Tiles are multiples of the pad size: a smaller request means the smallest tile.
         Some(tile) => tile.max(config.pad_size()),
-        None => choose_tile(config, options.batch.unwrap_or(1), limits, image.max_side())
+        None => choose_tile(&tiles, options.batch.unwrap_or(1), limits, image.max_side())
             .ok_or_else(|| TileError::Device("not even the smallest tile fits the memory limits".into()))?,
     };
     let batch = options
         .batch
-        .unwrap_or_else(|| choose_batch(config, tile_shape(image, tile, config.pad_size()), limits, MAX_AUTO_BATCH));
+        .unwrap_or_else(|| choose_batch(&tiles, tile_shape(image, tile, config.pad_size()), limits, MAX_AUTO_BATCH));
     let tile_options = TileOptions { tile, overlap: options.overlap, batch };
     let out = run_tiled(&tiles, device, &planes, image, tile_options, hooks).await?;
 

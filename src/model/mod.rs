@@ -27,6 +27,7 @@ pub mod config;
 pub mod grl;
 pub mod intermediates;
 pub mod load;
+pub mod memory;
 pub mod mixed_attention;
 pub mod mlp;
 pub mod projection;

@@ -9,14 +9,13 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::blend::Blender;
 use super::geometry::{TileRect, TilingError, mirror, plan_tiles};
+use super::memory::TileMemory;
 use crate::Size;
 
-/// What the scheduler needs from a network.
-pub trait TileModel {
+/// What the scheduler needs from a network, besides its pad size and memory.
+pub trait TileModel: TileMemory {
     /// Per-tile-shape state built once per plan (GRL: its tables, indices and masks).
     type Prepared;
-    /// Tile sides must be multiples of this.
-    fn pad_size(&self) -> usize;
     /// Output size / input size.
     fn scale(&self) -> usize;
     fn in_channels(&self) -> usize;
@@ -228,6 +227,7 @@ mod tests {
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::{Conv2d, Conv2dConfig};
     use crate::model::upsample::pixel_shuffle;
+    use crate::tiling::memory::MemoryEstimate;
 
     /// Two 3x3 convs and a pixel shuffle x2: each output depends on a 5x5 input neighbourhood.
     struct ConvNet {
@@ -244,11 +244,17 @@ mod tests {
         }
     }
 
-    impl TileModel for ConvNet {
-        type Prepared = ();
+    impl TileMemory for ConvNet {
         fn pad_size(&self) -> usize {
             8
         }
+        fn memory(&self, _batch: usize, _tile: Size) -> MemoryEstimate {
+            MemoryEstimate { peak_bytes: 0, largest_buffer_bytes: 0 }
+        }
+    }
+
+    impl TileModel for ConvNet {
+        type Prepared = ();
         fn scale(&self) -> usize {
             2
         }
