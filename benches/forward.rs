@@ -10,6 +10,7 @@
 use std::time::Instant;
 
 use burn::tensor::{Device, DeviceKind, Distribution, Tensor};
+use grl_wasm::Size;
 use grl_wasm::model::GrlConfig;
 use grl_wasm::restore::{RestoreOptions, restore_rgba};
 use grl_wasm::tiling::memory::{MemoryLimits, choose_tile};
@@ -33,7 +34,7 @@ fn forward(device: &Device, device_name: &str) {
     for preset in ["sr_grl_tiny_c3x4", "sr_grl_small_c3x4"] {
         let config = GrlConfig::preset(preset).unwrap();
         let grl = config.init(device);
-        let tables = grl.tables([64, 64], device);
+        let tables = grl.tables(Size::square(64), device);
         let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Uniform(0.0, 1.0), device);
         let runs = if device_name == "cpu" { 5 } else { 1 };
         let seconds = median_seconds(runs, || {
@@ -57,6 +58,7 @@ fn tiles() {
     // Tile sides must be multiples of the pad size (128 for this model: stripes 64x128).
     let pad = config.pad_size();
     let (w, h) = (3 * pad, 2 * pad);
+    let image = Size { height: h, width: w };
     let rgba: Vec<f32> = (0..w * h * 4).map(|i| ((i * 7919) % 251) as f32 / 250.0).collect();
     let limits = MemoryLimits { max_buffer_bytes: u64::MAX, budget_bytes: 4096 * mib };
     // One run each: the CPU backend has no kernel compilation to warm up, and a run is minutes.
@@ -64,7 +66,7 @@ fn tiles() {
     for (tile, batch) in [(pad, Some(1)), (pad, None), (2 * pad, Some(1)), (3 * pad, Some(1))] {
         let options = RestoreOptions { tile: Some(tile), overlap: 16, batch };
         let start = Instant::now();
-        pollster::block_on(restore_rgba(&grl, &device, limits, &rgba, [w, h], options, &mut NoHooks)).unwrap();
+        pollster::block_on(restore_rgba(&grl, &device, limits, &rgba, image, options, &mut NoHooks)).unwrap();
         let seconds = start.elapsed().as_secs_f64();
         let mp_s = (w * h) as f64 / 1e6 / seconds;
         let ratio = mp_s / *baseline.get_or_insert(mp_s);

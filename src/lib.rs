@@ -7,6 +7,7 @@ pub mod model;
 pub mod pixels;
 pub mod probe;
 pub mod restore;
+mod size;
 pub mod tiling;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod train;
@@ -14,3 +15,5 @@ pub mod web_format;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+
+pub use size::Size;

@@ -4,12 +4,15 @@
 //! chroma. Pure, native-testable.
 
 /// BT.601 luma and chroma weights (full range, as JPEG uses).
+use crate::Size;
+
 const KR: f32 = 0.299;
 const KB: f32 = 0.114;
 const KG: f32 = 1.0 - KR - KB;
 
-/// Checks that an interleaved RGBA buffer of `len` values holds `width x height` pixels.
-pub fn check_rgba_len(len: usize, width: usize, height: usize) -> Result<(), String> {
+/// Checks that an interleaved RGBA buffer of `len` values holds the pixels of an `image`.
+pub fn check_rgba_len(len: usize, image: Size) -> Result<(), String> {
+    let Size { height, width } = image;
     if width == 0 || height == 0 {
         return Err(format!("image is {width}x{height}: expected at least 1x1 pixels"));
     }
@@ -146,10 +149,10 @@ mod tests {
 
     #[test]
     fn bad_buffers_are_named_and_values_clamped() {
-        assert_eq!(check_rgba_len(16, 2, 2), Ok(()));
-        assert_eq!(check_rgba_len(15, 2, 2), Err("pixel buffer has 15 values: expected 16 for 2x2 RGBA".into()));
-        assert!(check_rgba_len(0, 0, 3).unwrap_err().contains("0x3"));
-        assert!(check_rgba_len(4, usize::MAX, 2).unwrap_err().contains("more than fit"));
+        assert_eq!(check_rgba_len(16, Size::square(2)), Ok(()));
+        assert_eq!(check_rgba_len(15, Size::square(2)), Err("pixel buffer has 15 values: expected 16 for 2x2 RGBA".into()));
+        assert!(check_rgba_len(0, Size { height: 3, width: 0 }).unwrap_err().contains("0x3"));
+        assert!(check_rgba_len(4, Size { height: 2, width: usize::MAX }).unwrap_err().contains("more than fit"));
         assert_eq!(unit_to_u8(&[f32::NAN, 1.7, -0.2]), vec![0, 255, 0]);
         assert_eq!(unit_to_u16(&[0.5]), vec![32768]);
     }

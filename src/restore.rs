@@ -10,12 +10,14 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
+use crate::Size;
 use crate::model::{Grl, TableIndexMask};
 use crate::pixels::{
     check_rgba_len, rgb_planes_to_rgba, rgba_alpha_plane, rgba_to_rgb_planes, rgba_to_ycbcr_planes,
     u8_to_unit, unit_to_u8, ycbcr_planes_to_rgba,
 };
-use crate::tiling::memory::{MemoryLimits, choose_batch, choose_tile, estimate};
+use crate::tiling::geometry::tile_shape;
+use crate::tiling::memory::{MemoryEstimate, MemoryLimits, TileMemory, choose_batch, choose_tile};
 use crate::tiling::run::{TileError, TileHooks, TileModel, TileOptions, run_tiled};
 
 /// How to tile a restore.
@@ -48,10 +50,11 @@ impl Default for RestoreOptions {
 /// (4) comes after the blend weights (4) are freed.
 const HOST_BYTES_PER_PIXEL: u64 = 36;
 
-/// Host memory (wasm's linear memory in a browser) a restore of a `width x height` image by a
-/// model of this `scale` holds at its peak, besides the model and a tile's forward.
-pub fn host_bytes(scale: usize, [width, height]: [usize; 2]) -> u64 {
-    let input = width as u64 * height as u64;
+/// Host memory (wasm's linear memory in a browser) a restore of an `image` by a model of this
+/// `scale` holds at its peak, besides the model and a tile's forward.
+pub fn host_bytes(scale: usize, image: Size) -> u64 {
+    // In u64: the output's pixel count can pass wasm32's usize.
+    let input = image.width as u64 * image.height as u64;
     let output = input * (scale * scale) as u64;
     (input + output) * HOST_BYTES_PER_PIXEL
 }
@@ -59,8 +62,8 @@ pub fn host_bytes(scale: usize, [width, height]: [usize; 2]) -> u64 {
 /// A restored image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RestoredImage<T> {
-    pub width: usize,
-    pub height: usize,
+    /// The input's size times the model's scale.
+    pub size: Size,
     /// Interleaved RGBA, row-major.
     pub rgba: Vec<T>,
     /// The tile side chosen (it halves if the device fails on a tile; progress reports that).
@@ -76,12 +79,18 @@ pub struct GrlTiles<'a> {
     pub limits: MemoryLimits,
 }
 
-impl TileModel for GrlTiles<'_> {
-    type Prepared = TableIndexMask;
-
+impl TileMemory for GrlTiles<'_> {
     fn pad_size(&self) -> usize {
         self.grl.config.pad_size()
     }
+    fn memory(&self, batch: usize, tile: Size) -> MemoryEstimate {
+        self.grl.config.memory_estimate(batch, tile)
+    }
+}
+
+impl TileModel for GrlTiles<'_> {
+    type Prepared = TableIndexMask;
+
     fn scale(&self) -> usize {
         self.grl.config.upscale
     }
@@ -91,16 +100,17 @@ impl TileModel for GrlTiles<'_> {
     fn out_channels(&self) -> usize {
         self.grl.config.out_channels() + self.extra
     }
-    fn prepare(&self, tile: [usize; 2], device: &Device) -> TableIndexMask {
+    fn prepare(&self, tile: Size, device: &Device) -> TableIndexMask {
         self.grl.tables(tile, device)
     }
     fn forward(&self, tables: &TableIndexMask, x: Tensor<4>) -> Result<Tensor<4>, String> {
         let [batch, _, h, w] = x.dims();
-        let needed = estimate(&self.grl.config, batch, [h, w]).largest_buffer_bytes;
-        if needed > self.limits.max_buffer_bytes {
+        let tile = Size { height: h, width: w };
+        let estimate = self.memory(batch, tile);
+        if !self.limits.binds(&estimate) {
             return Err(format!(
-                "a {h}x{w} tile needs a {needed}-byte buffer: the device allows {}",
-                self.limits.max_buffer_bytes
+                "a {tile} tile needs a {}-byte buffer: the device allows {}",
+                estimate.largest_buffer_bytes, self.limits.max_buffer_bytes
             ));
         }
         let cin = self.grl.config.in_channels;
@@ -122,34 +132,34 @@ impl TileModel for GrlTiles<'_> {
     }
 }
 
-/// Restores `width x height` RGBA8 pixels; the output is `scale` times larger. The input is
+/// Restores the RGBA8 pixels of an `image`; the output is `scale` times larger. The input is
 /// not modified.
 pub async fn restore_rgba8(
     grl: &Grl,
     device: &Device,
     limits: MemoryLimits,
     rgba: &[u8],
-    size: [usize; 2],
+    image: Size,
     options: RestoreOptions,
     hooks: &mut impl TileHooks,
 ) -> Result<RestoredImage<u8>, TileError> {
-    check_rgba_len(rgba.len(), size[0], size[1]).map_err(TileError::Input)?;
-    let out = restore_rgba(grl, device, limits, &u8_to_unit(rgba), size, options, hooks).await?;
-    Ok(RestoredImage { width: out.width, height: out.height, rgba: unit_to_u8(&out.rgba), tile: out.tile })
+    check_rgba_len(rgba.len(), image).map_err(TileError::Input)?;
+    let out = restore_rgba(grl, device, limits, &u8_to_unit(rgba), image, options, hooks).await?;
+    Ok(RestoredImage { size: out.size, rgba: unit_to_u8(&out.rgba), tile: out.tile })
 }
 
-/// Restores `width x height` interleaved RGBA values in [0, 1] (any bit depth); the output is
+/// Restores the interleaved RGBA values in [0, 1] (any bit depth) of an `image`; the output is
 /// `scale` times larger, clamped to [0, 1]. The input is not modified.
 pub async fn restore_rgba(
     grl: &Grl,
     device: &Device,
     limits: MemoryLimits,
     rgba: &[f32],
-    [width, height]: [usize; 2],
+    image: Size,
     options: RestoreOptions,
     hooks: &mut impl TileHooks,
 ) -> Result<RestoredImage<f32>, TileError> {
-    check_rgba_len(rgba.len(), width, height).map_err(TileError::Input)?;
+    check_rgba_len(rgba.len(), image).map_err(TileError::Input)?;
     let config = &grl.config;
     let (cin, cout) = (config.in_channels, config.out_channels());
     if !matches!((cin, cout), (1, 1) | (3, 3)) {
@@ -162,26 +172,25 @@ pub async fn restore_rgba(
     if !opaque {
         planes.extend(rgba_alpha_plane(rgba));
     }
-    let extra = planes.len() / (width * height) - cin;
+    let extra = planes.len() / image.area() - cin;
+    let tiles = GrlTiles { grl, extra, limits };
     let tile = match options.tile {
         // Tiles are multiples of the pad size: a smaller request means the smallest tile.
         Some(tile) => tile.max(config.pad_size()),
-        None => choose_tile(config, options.batch.unwrap_or(1), limits, width.max(height))
+        None => choose_tile(&tiles, options.batch.unwrap_or(1), limits, image.max_side())
             .ok_or_else(|| TileError::Device("not even the smallest tile fits the memory limits".into()))?,
     };
-    let tiles = GrlTiles { grl, extra, limits };
-    let batch = options.batch.unwrap_or_else(|| {
-        let pad = config.pad_size();
-        let side = |n: usize| (tile / pad * pad).min(n.div_ceil(pad) * pad);
-        choose_batch(config, [side(height), side(width)], limits, MAX_AUTO_BATCH)
-    });
+    let batch = options
+        .batch
+        .unwrap_or_else(|| choose_batch(&tiles, tile_shape(image, tile, config.pad_size()), limits, MAX_AUTO_BATCH));
     let tile_options = TileOptions { tile, overlap: options.overlap, batch };
-    let out = run_tiled(&tiles, device, &planes, [height, width], tile_options, hooks).await?;
+    let out = run_tiled(&tiles, device, &planes, image, tile_options, hooks).await?;
 
-    let n = width * height * config.upscale * config.upscale;
+    let size = image.scaled(config.upscale);
+    let n = size.area();
     let alpha = if opaque { vec![1.0; n] } else { out[3 * n..4 * n].to_vec() };
     let rgba = if cout == 3 { rgb_planes_to_rgba(&out[..3 * n], &alpha) } else { ycbcr_planes_to_rgba(&out[..3 * n], &alpha) };
-    Ok(RestoredImage { width: width * config.upscale, height: height * config.upscale, rgba, tile })
+    Ok(RestoredImage { size, rgba, tile })
 }
 
 #[cfg(test)]
@@ -190,12 +199,13 @@ mod tests {
 
     #[test]
     fn host_bytes_counts_input_and_output_pixels() {
-        assert_eq!(host_bytes(1, [100, 50]), 2 * 5_000 * 36);
-        assert_eq!(host_bytes(4, [100, 50]), (5_000 + 80_000) * 36);
+        let size = |width, height| Size { height, width };
+        assert_eq!(host_bytes(1, size(100, 50)), 2 * 5_000 * 36);
+        assert_eq!(host_bytes(4, size(100, 50)), (5_000 + 80_000) * 36);
         // A 12 MP photo: ~0.9 GB to denoise, ~7 GB to upscale x4 (past wasm32's 4 GiB).
-        assert_eq!(host_bytes(1, [4000, 3000]), 864_000_000);
-        assert_eq!(host_bytes(4, [4000, 3000]), 7_344_000_000);
+        assert_eq!(host_bytes(1, size(4000, 3000)), 864_000_000);
+        assert_eq!(host_bytes(4, size(4000, 3000)), 7_344_000_000);
         // No overflow at ImageData's largest sides.
-        assert_eq!(host_bytes(4, [65_535, 65_535]), 65_535 * 65_535 * 17 * 36);
+        assert_eq!(host_bytes(4, Size::square(65_535)), 65_535 * 65_535 * 17 * 36);
     }
 }

@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, DeviceKind, Distribution, Tensor, TensorData};
+use grl_wasm::Size;
 use grl_wasm::model::grl::pad_to_multiple;
 use grl_wasm::model::tables::BufferValues;
 use grl_wasm::model::{Grl, GrlConfig, preset_names};
@@ -175,7 +176,7 @@ fn check_fixture(dir: &Path, device: &Device, with_loaders: bool) -> (f32, Vec<S
 
     // Tables, indices and masks.
     let buffers = read_safetensors(&dir.join("buffers.safetensors"));
-    let tables = model.tables([shape[2], shape[3]], device);
+    let tables = model.tables(Size { height: shape[2], width: shape[3] }, device);
     let ours = tables.reference_buffers();
     if ours.len() != buffers.len() {
         fail(format!("{} buffers, reference {}", ours.len(), buffers.len()));
@@ -358,7 +359,8 @@ fn tiled_against_whole_image_psnr() {
         let tiles = GrlTiles { grl: &grl, extra: 0, limits };
         for tile in [pad, 2 * pad, 4 * pad] {
             let options = TileOptions { tile, overlap: pad / 4, batch: 1 };
-            let tiled = pollster::block_on(run_tiled(&tiles, &device, &planes, [h, w], options, &mut NoHooks)).unwrap();
+            let image = Size { height: h, width: w };
+            let tiled = pollster::block_on(run_tiled(&tiles, &device, &planes, image, options, &mut NoHooks)).unwrap();
             let tiled: Vec<f64> = tiled.iter().map(|&v| v as f64).collect();
             assert_eq!(tiled.len(), whole.len());
             let mse = tiled.iter().zip(&whole).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / whole.len() as f64;

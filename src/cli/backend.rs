@@ -44,11 +44,9 @@ pub fn choose(backend: Backend) -> Result<Chosen, String> {
     if backend == Backend::Auto && info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu {
         return Ok(cpu());
     }
-    let limits = setup.device.limits();
-    let max_buffer = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
     Ok(Chosen {
         device,
         name: format!("wgpu: {} ({:?})", info.name, info.backend),
-        limits: MemoryLimits { max_buffer_bytes: max_buffer, budget_bytes: GPU_BUDGET },
+        limits: MemoryLimits::from_wgpu(&setup.device.limits(), GPU_BUDGET),
     })
 }

@@ -5,31 +5,31 @@ use std::path::Path;
 
 use image::{DynamicImage, ImageFormat};
 
+use crate::Size;
 use crate::pixels::{u8_to_unit, u16_to_unit, unit_to_u8, unit_to_u16};
 
 /// An image as interleaved RGBA in [0, 1], and whether it had 16 bits per channel.
 pub struct LoadedImage {
-    pub width: usize,
-    pub height: usize,
+    pub size: Size,
     pub rgba: Vec<f32>,
     pub sixteen_bit: bool,
 }
 
 pub fn read_image(path: &Path) -> Result<LoadedImage, String> {
     let image = image::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let (width, height) = (image.width() as usize, image.height() as usize);
+    let size = Size { height: image.height() as usize, width: image.width() as usize };
     let sixteen_bit = image.color().bytes_per_pixel() / image.color().channel_count() > 1;
     let rgba = if sixteen_bit { u16_to_unit(image.to_rgba16().as_raw()) } else { u8_to_unit(image.to_rgba8().as_raw()) };
-    Ok(LoadedImage { width, height, rgba, sixteen_bit })
+    Ok(LoadedImage { size, rgba, sixteen_bit })
 }
 
 /// Writes RGBA in [0, 1] in the format of `path`'s extension: 16-bit PNG when asked and the
 /// format allows it; JPEG drops alpha.
-pub fn write_image(path: &Path, width: usize, height: usize, rgba: &[f32], sixteen_bit: bool) -> Result<(), String> {
+pub fn write_image(path: &Path, size: Size, rgba: &[f32], sixteen_bit: bool) -> Result<(), String> {
     let format = ImageFormat::from_path(path).map_err(|_| {
         format!("{}: unknown output format: expected .png, .jpg, .jpeg or .webp", path.display())
     })?;
-    let (w, h) = (width as u32, height as u32);
+    let (w, h) = (size.width as u32, size.height as u32);
     let image = if sixteen_bit && format == ImageFormat::Png {
         DynamicImage::ImageRgba16(image::ImageBuffer::from_raw(w, h, unit_to_u16(rgba)).expect("buffer size"))
     } else {

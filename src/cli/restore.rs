@@ -20,7 +20,7 @@ impl TileHooks for Bar {
     fn progress(&mut self, p: TileProgress) {
         self.0.set_length(p.total as u64);
         self.0.set_position(p.done as u64);
-        self.0.set_message(format!("tile {}x{}", p.tile.1, p.tile.0));
+        self.0.set_message(format!("tile {}", p.tile));
     }
 }
 
@@ -42,21 +42,19 @@ pub fn restore(model: &Path, input: &Path, output: &Path, options: RestoreOption
         &chosen.device,
         chosen.limits,
         &image.rgba,
-        [image.width, image.height],
+        image.size,
         options,
         &mut hooks,
     ))
     .map_err(|e| e.to_string())?;
     hooks.0.finish_and_clear();
-    write_image(output, restored.width, restored.height, &restored.rgba, image.sixteen_bit)?;
+    write_image(output, restored.size, &restored.rgba, image.sixteen_bit)?;
     println!(
-        "{} ({}x{}) -> {} ({}x{}) with {} on {}, tile {}, {:.2} s",
+        "{} ({}) -> {} ({}) with {} on {}, tile {}, {:.2} s",
         input.display(),
-        image.width,
-        image.height,
+        image.size,
         output.display(),
-        restored.width,
-        restored.height,
+        restored.size,
         info.provenance.name,
         chosen.name,
         restored.tile,

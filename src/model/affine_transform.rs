@@ -303,7 +303,7 @@ mod tests {
         // 2 images of a 3 x 4 window partition, windows of 2 x 2 tokens shifted by 1: every
         // case of the interior / last column / last row split.
         let (images, windows) = (2, 12);
-        let ids = region_ids([6, 8], [2, 2], [1, 1]);
+        let ids = region_ids(crate::Size { height: 6, width: 8 }, [2, 2], [1, 1]);
         let ids_t = Tensor::<2, Int>::from_data(TensorData::new(ids, [windows, 4]), &device);
         let mask = ShiftMask::new([3, 4], ids_t.clone(), ids_t);
         let index = Tensor::<1, Int>::from_data(
@@ -334,7 +334,7 @@ mod tests {
         let bias = transform.bias(table.clone(), index.clone(), 4, 4);
         for (input, grid) in [([2, 8], [1, 4]), ([6, 2], [3, 1]), ([2, 2], [1, 1])] {
             let windows = grid[0] * grid[1];
-            let ids = region_ids(input, [2, 2], [1, 1]);
+            let ids = region_ids(crate::Size { height: input[0], width: input[1] }, [2, 2], [1, 1]);
             let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [windows, 4]), &device);
             let mask = ShiftMask::new(grid, ids.clone(), ids);
             let q = Tensor::<4>::random([windows, 2, 4, 3], Distribution::Normal(0.0, 1.0), &device);

@@ -11,6 +11,7 @@ use super::intermediates::{Probe, child, record_tokens};
 use super::mixed_attention::{MixedAttention, MixedAttentionConfig};
 use super::mlp::{Mlp, MlpConfig};
 use super::tables::{StripeOrientation, TableIndexMask};
+use crate::Size;
 
 /// Configuration of a [`Block`].
 #[derive(Config, Debug)]
@@ -86,11 +87,12 @@ impl Block {
     /// # Shapes
     ///
     /// - x: `[B, H * W, C]`
+    /// - size: `H x W`, the padded size `tables` was built for
     /// - output: `[B, H * W, C]`
     pub fn forward(
         &self,
         x: Tensor<3>,
-        size: [usize; 2],
+        size: Size,
         tables: &TableIndexMask,
         mut probe: Option<Probe<'_>>,
     ) -> Tensor<3> {
@@ -146,7 +148,7 @@ mod tests {
         let attn = MixedAttentionConfig::new(36, 2, 3, 2);
         let block = BlockConfig::new(attn, 72).with_local_connection(true).for_index(2, true).init(&device);
         let x = Tensor::<3>::random([1, 128, 36], Distribution::Normal(0.0, 1.0), &device);
-        let out = block.forward(x, [8, 16], &tables, None);
+        let out = block.forward(x, tables.input_size, &tables, None);
         assert_eq!(out.dims(), [1, 128, 36]);
         assert!(out.is_finite().all().into_scalar::<bool>());
     }

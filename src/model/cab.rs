@@ -8,6 +8,8 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::{gelu, relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
+use crate::Size;
+
 /// Configuration of a [`Cab`].
 #[derive(Config, Debug)]
 pub struct CabConfig {
@@ -80,11 +82,11 @@ impl Cab {
     /// # Shapes
     ///
     /// - x: `[B, H * W, C]`
-    /// - size: `[H, W]`
+    /// - size: `H x W`
     /// - output: `[B, H * W, C]`
-    pub fn forward(&self, x: Tensor<3>, size: [usize; 2]) -> Tensor<3> {
+    pub fn forward(&self, x: Tensor<3>, size: Size) -> Tensor<3> {
         let [b, l, c] = x.dims();
-        let map = x.swap_dims(1, 2).reshape([b, c, size[0], size[1]]);
+        let map = x.swap_dims(1, 2).reshape([b, c, size.height, size.width]);
         let y = self.expand.forward(gelu(self.compress.forward(map)));
         self.channel_attention.forward(y).reshape([b, c, l]).swap_dims(1, 2)
     }
@@ -102,7 +104,7 @@ mod tests {
         assert_eq!(cab.compress.weight.dims(), [9, 36, 3, 3]);
         assert_eq!(cab.channel_attention.squeeze.weight.dims(), [2, 36, 1, 1]);
         let x = Tensor::<3>::random([2, 24, 36], Distribution::Normal(0.0, 1.0), &device);
-        assert_eq!(cab.forward(x, [4, 6]).dims(), [2, 24, 36]);
+        assert_eq!(cab.forward(x, Size { height: 4, width: 6 }).dims(), [2, 24, 36]);
 
         // The attention weights lie in (0, 1): |CA(x)| <= |x|.
         let map = Tensor::<4>::random([1, 36, 3, 3], Distribution::Normal(0.0, 1.0), &device);

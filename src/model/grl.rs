@@ -14,6 +14,7 @@ use super::mixed_attention::MixedAttentionConfig;
 use super::stage::{TransformerStage, TransformerStageConfig};
 use super::tables::TableIndexMask;
 use super::upsample::{Upsample, UpsampleConfig};
+use crate::Size;
 
 /// Channels of the reconstruction tail of `pixelshuffle` and `nearest+conv`.
 pub const NUM_OUT_FEATS: usize = 64;
@@ -145,15 +146,14 @@ pub fn pad_to_multiple(x: Tensor<4>, pad: usize) -> Tensor<4> {
 }
 
 impl Grl {
-    /// The padded size the body works on for an `[height, width]` input.
-    pub fn padded_size(&self, size: [usize; 2]) -> [usize; 2] {
-        let pad = self.config.pad_size();
-        size.map(|s| s.div_ceil(pad) * pad)
+    /// The padded size the body works on for an input of `size`.
+    pub fn padded_size(&self, size: Size) -> Size {
+        size.next_multiple_of(self.config.pad_size())
     }
 
-    /// Builds the tables, indices and masks for an `[height, width]` input (they depend only
-    /// on its padded size); reuse them across calls of [`Grl::forward_with_tables`].
-    pub fn tables(&self, size: [usize; 2], device: &Device) -> TableIndexMask {
+    /// Builds the tables, indices and masks for an input of `size` (they depend only on its
+    /// padded size); reuse them across calls of [`Grl::forward_with_tables`].
+    pub fn tables(&self, size: Size, device: &Device) -> TableIndexMask {
         TableIndexMask::new(&self.config, self.padded_size(size), device)
     }
 
@@ -165,7 +165,7 @@ impl Grl {
     /// - output: `[B, out_channels, H * upscale, W * upscale]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
-        let tables = self.tables([h, w], &x.device());
+        let tables = self.tables(Size { height: h, width: w }, &x.device());
         self.forward_impl(x, &tables, None)
     }
 
@@ -180,7 +180,7 @@ impl Grl {
     /// `layers.i`, `norm_end`, `conv_after_body`).
     pub fn forward_with_intermediates(&self, x: Tensor<4>) -> (Tensor<4>, Intermediates) {
         let [_, _, h, w] = x.dims();
-        let tables = self.tables([h, w], &x.device());
+        let tables = self.tables(Size { height: h, width: w }, &x.device());
         let mut intermediates = Intermediates::default();
         let out = self.forward_impl(x, &tables, Some(Probe::new(&mut intermediates)));
         (out, intermediates)
@@ -192,13 +192,8 @@ impl Grl {
         let config = &self.config;
         let x = pad_to_multiple(x, config.pad_size());
         let [_, _, hp, wp] = x.dims();
-        assert_eq!(
-            tables.input_size,
-            [hp, wp],
-            "tables built for {:?}, input padded to {:?}",
-            tables.input_size,
-            [hp, wp]
-        );
+        let padded = Size { height: hp, width: wp };
+        assert_eq!(tables.input_size, padded, "tables built for {}, input padded to {padded}", tables.input_size);
         let mean = Tensor::<4>::from_data(TensorData::new(config.mean(), [1, config.in_channels, 1, 1]), &device);
         let x = (x - mean.clone()) * config.img_range;
 
@@ -238,7 +233,7 @@ impl Grl {
     /// - output: `[B, C, H, W]`
     fn forward_features(&self, x: Tensor<4>, tables: &TableIndexMask, probe: &mut Option<Probe<'_>>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let size = [h, w];
+        let size = Size { height: h, width: w };
         let mut tokens = self.norm_start.forward(x.reshape([b, c, h * w]).swap_dims(1, 2));
         record_tokens(probe, "norm_start", &tokens);
         for (i, layer) in self.layers.iter().enumerate() {

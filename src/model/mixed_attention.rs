@@ -13,6 +13,7 @@ use super::projection::{AnchorProjection, AnchorProjectionConfig, QkvProjection,
 use super::stripe_attention::{AnchorStripeAttention, AnchorStripeAttentionConfig};
 use super::tables::{StripeOrientation, TableIndexMask};
 use super::window_attention::{WindowAttention, WindowAttentionConfig};
+use crate::Size;
 
 /// Configuration of a [`MixedAttention`].
 #[derive(Config, Debug)]
@@ -81,12 +82,12 @@ impl MixedAttention {
     /// # Shapes
     ///
     /// - x: `[B, H * W, C]`
-    /// - size: `[H, W]`, the padded size `tables` was built for
+    /// - size: `H x W`, the padded size `tables` was built for
     /// - output: `[B, H * W, C]`
     pub fn forward(
         &self,
         x: Tensor<3>,
-        size: [usize; 2],
+        size: Size,
         tables: &TableIndexMask,
         mut probe: Option<Probe<'_>>,
     ) -> Tensor<3> {
@@ -124,7 +125,7 @@ mod tests {
             .init(&device);
         let x = Tensor::<3>::random([1, 128, 16], Distribution::Normal(0.0, 1.0), &device);
         let mut sink = Intermediates::default();
-        let out = attn.forward(x, [8, 16], &tables, Some(Probe::new(&mut sink)));
+        let out = attn.forward(x, tables.input_size, &tables, Some(Probe::new(&mut sink)));
         assert_eq!(out.dims(), [1, 128, 16]);
         assert_eq!(sink.get("anchor").unwrap().dims(), vec![1, 4, 8, 8]);
     }

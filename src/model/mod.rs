@@ -28,6 +28,7 @@ pub mod flops;
 pub mod grl;
 pub mod intermediates;
 pub mod load;
+pub mod memory;
 pub mod mixed_attention;
 pub mod mlp;
 pub mod projection;

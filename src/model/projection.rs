@@ -8,6 +8,7 @@ use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 
 use super::config::AnchorPooling;
+use crate::Size;
 
 /// Configuration of a [`QkvProjection`].
 #[derive(Config, Debug)]
@@ -98,18 +99,18 @@ impl AnchorProjection {
     /// # Shapes
     ///
     /// - x: `[B, H * W, C]`
-    /// - size: `[H, W]`, multiples of df
+    /// - size: `H x W`, multiples of df
     /// - output: `[B, H / df, W / df, C / 2]`
-    pub fn forward(&self, x: Tensor<3>, size: [usize; 2]) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<3>, size: Size) -> Tensor<4> {
         let stage = &self.body[0];
         let [b, _, c] = x.dims();
         let df = stage.down_factor;
-        let map = x.swap_dims(1, 2).reshape([b, c, size[0], size[1]]);
+        let map = x.swap_dims(1, 2).reshape([b, c, size.height, size.width]);
         let pooled = match stage.pooling {
             AnchorPooling::Avg => avg_pool2d(map, AvgPoolOptions::new([df, df])),
             AnchorPooling::Max => max_pool2d(map, MaxPoolOptions::new([df, df])),
         };
-        let [ha, wa] = [size[0] / df, size[1] / df];
+        let [ha, wa] = [size.height / df, size.width / df];
         let tokens = pooled.reshape([b, c, ha * wa]).swap_dims(1, 2);
         stage.reduction.forward(tokens).reshape([b, ha, wa, c / 2])
     }
@@ -131,7 +132,7 @@ mod tests {
         // Channel 0 holds h * 4 + w on a 4x4 map, channel 1 is noise.
         let values: Vec<f32> = (0..16).flat_map(|i| [i as f32, 99.0]).collect();
         let x = Tensor::<3>::from_data(TensorData::new(values, [1, 16, 2]), &device);
-        let out = anchor.forward(x, [4, 4]);
+        let out = anchor.forward(x, Size::square(4));
         assert_eq!(out.dims(), [1, 2, 2, 1]);
         // Block (0, 0): mean of 0, 1, 4, 5 = 2.5; block (1, 1): mean of 10, 11, 14, 15 = 12.5.
         assert_eq!(out.into_data().try_to_vec::<f32>().unwrap(), vec![2.5, 4.5, 10.5, 12.5]);

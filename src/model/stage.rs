@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor};
 use super::block::{Block, BlockConfig};
 use super::intermediates::{Probe, child, record_tokens};
 use super::tables::TableIndexMask;
+use crate::Size;
 
 /// Configuration of a [`TransformerStage`].
 #[derive(Config, Debug)]
@@ -51,11 +52,12 @@ impl TransformerStage {
     /// # Shapes
     ///
     /// - x: `[B, H * W, C]`
+    /// - size: `H x W`
     /// - output: `[B, H * W, C]`
     pub fn forward(
         &self,
         x: Tensor<3>,
-        size: [usize; 2],
+        size: Size,
         tables: &TableIndexMask,
         mut probe: Option<Probe<'_>>,
     ) -> Tensor<3> {
@@ -67,7 +69,7 @@ impl TransformerStage {
             res = block.forward(res, size, tables, child(&mut probe, name));
             record_tokens(&mut probe, name, &res);
         }
-        let map = res.swap_dims(1, 2).reshape([b, c, size[0], size[1]]);
+        let map = res.swap_dims(1, 2).reshape([b, c, size.height, size.width]);
         let res = self.conv.forward(map).reshape([b, c, l]).swap_dims(1, 2);
         res + x
     }

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 use super::affine_transform::{AffineTransform, AffineTransformConfig};
 use super::tables::{StripeOrientation, StripeTables};
 use super::window_attention::{merge_heads, roll_spatial, split_heads, split_qkv, window_partition, window_reverse};
+use crate::Size;
 
 /// Configuration of an [`AnchorStripeAttention`].
 #[derive(Config, Debug)]
@@ -65,13 +66,13 @@ impl AnchorStripeAttention {
     ///
     /// - qkv: `[B, H * W, 3 * c]` (packed `(3, heads, head_dim)`)
     /// - anchor: `[B, H / df, W / df, c]`
-    /// - size: `[H, W]`
+    /// - size: `H x W`
     /// - output: `[B, H * W, c]`
-    pub fn forward(&self, qkv: Tensor<3>, anchor: Tensor<4>, size: [usize; 2], tables: &StripeTables) -> Tensor<3> {
+    pub fn forward(&self, qkv: Tensor<3>, anchor: Tensor<4>, size: Size, tables: &StripeTables) -> Tensor<3> {
         let [b, l, c3] = qkv.dims();
         let stripe = tables.geometry.size;
         let signed = |s: [usize; 2], sign: i64| if self.shift { s.map(|v| sign * v as i64) } else { [0, 0] };
-        let x = roll_spatial(qkv.reshape([b, size[0], size[1], c3]), signed(tables.geometry.shift, -1));
+        let x = roll_spatial(qkv.reshape([b, size.height, size.width, c3]), signed(tables.geometry.shift, -1));
         let anchor = roll_spatial(anchor, signed(tables.anchor_shift, -1));
 
         let [q, k, v] = split_qkv(window_partition(x, stripe), self.num_heads);
@@ -104,7 +105,7 @@ mod tests {
             for shift in [false, true] {
                 let attn =
                     AnchorStripeAttentionConfig::new(2).with_orientation(orientation).with_shift(shift).init(&device);
-                let out = attn.forward(qkv.clone(), anchor.clone(), [8, 16], tables.stripe(orientation));
+                let out = attn.forward(qkv.clone(), anchor.clone(), tables.input_size, tables.stripe(orientation));
                 assert_eq!(out.dims(), [2, 128, 4]);
                 assert!(out.is_finite().all().into_scalar::<bool>());
             }

@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::affine_transform::{AffineTransform, AffineTransformConfig};
 use super::tables::WindowTables;
+use crate::Size;
 
 /// Splits a feature map into non-overlapping `window` tiles, tiles row-major within each
 /// image, tokens row-major within each tile (reference `window_partition`, flattened).
@@ -26,11 +27,12 @@ pub fn window_partition(x: Tensor<4>, window: [usize; 2]) -> Tensor<3> {
 /// # Shapes
 ///
 /// - windows: `[B * (H / w0) * (W / w1), w0 * w1, C]`
+/// - size: `H x W`
 /// - output: `[B, H, W, C]`
-pub fn window_reverse(windows: Tensor<3>, window: [usize; 2], size: [usize; 2]) -> Tensor<4> {
+pub fn window_reverse(windows: Tensor<3>, window: [usize; 2], size: Size) -> Tensor<4> {
     let [n, _, c] = windows.dims();
     let [wh, ww] = window;
-    let [h, w] = size;
+    let Size { height: h, width: w } = size;
     let b = n / ((h / wh) * (w / ww));
     windows.reshape([b, h / wh, w / ww, wh, ww, c]).permute([0, 1, 3, 2, 4, 5]).reshape([b, h, w, c])
 }
@@ -115,13 +117,13 @@ impl WindowAttention {
     /// # Shapes
     ///
     /// - qkv: `[B, H * W, 3 * c]` (packed `(3, heads, head_dim)`)
-    /// - size: `[H, W]`, multiples of the window size
+    /// - size: `H x W`, multiples of the window size
     /// - output: `[B, H * W, c]`
-    pub fn forward(&self, qkv: Tensor<3>, size: [usize; 2], tables: &WindowTables) -> Tensor<3> {
+    pub fn forward(&self, qkv: Tensor<3>, size: Size, tables: &WindowTables) -> Tensor<3> {
         let [b, l, c3] = qkv.dims();
         let ws = tables.window_size;
         let shift = if self.shift { tables.shift_size as i64 } else { 0 };
-        let x = roll_spatial(qkv.reshape([b, size[0], size[1], c3]), [-shift, -shift]);
+        let x = roll_spatial(qkv.reshape([b, size.height, size.width, c3]), [-shift, -shift]);
         let [q, k, v] = split_qkv(window_partition(x, [ws, ws]), self.num_heads);
         let mask = self.shift.then_some(&tables.mask);
         let out = self.attn_transform.forward(q, k, v, tables.table.clone(), tables.index.clone(), mask);
@@ -149,7 +151,7 @@ mod tests {
         let w = windows.clone().into_data().try_to_vec::<f32>().unwrap();
         // Window 1 is rows 0-1, columns 4-7.
         assert_eq!(&w[8..16], &[4.0, 5.0, 6.0, 7.0, 12.0, 13.0, 14.0, 15.0]);
-        let back = window_reverse(windows, [2, 4], [4, 8]);
+        let back = window_reverse(windows, [2, 4], Size { height: 4, width: 8 });
         assert_eq!(back.into_data(), x.into_data());
     }
 
@@ -182,11 +184,12 @@ mod tests {
     fn shifted_and_plain_forward_shapes() {
         let device = Device::flex();
         let config = GrlConfig { window_size: 4, stripe_size: [Some(4), Some(4)], ..GrlConfig::default() };
-        let tables = TableIndexMask::new(&config, [8, 12], &device);
+        let size = Size { height: 8, width: 12 };
+        let tables = TableIndexMask::new(&config, size, &device);
         let qkv = Tensor::<3>::random([2, 96, 24], Distribution::Normal(0.0, 1.0), &device);
         for shift in [false, true] {
             let attn = WindowAttentionConfig::new(2).with_shift(shift).init(&device);
-            let out = attn.forward(qkv.clone(), [8, 12], &tables.window);
+            let out = attn.forward(qkv.clone(), size, &tables.window);
             assert_eq!(out.dims(), [2, 96, 8]);
             assert!(out.is_finite().all().into_scalar::<bool>());
         }

@@ -7,6 +7,7 @@
 //! exactly (its tiled output equals its whole-image output).
 
 use super::geometry::TileRect;
+use crate::Size;
 
 /// Weight of position `i` along a tile axis of length `len` for an overlap of `ramp` pixels;
 /// `ramp_start` / `ramp_end` say whether that edge is inside the image (shared with a neighbour).
@@ -32,8 +33,7 @@ fn axis_weight(i: usize, len: usize, ramp: usize, ramp_start: bool, ramp_end: bo
 /// turns it into the blended image.
 #[derive(Debug)]
 pub struct Blender {
-    height: usize,
-    width: usize,
+    size: Size,
     channels: usize,
     ramp: usize,
     /// Weighted sums, planar `[channels, height, width]`.
@@ -43,17 +43,10 @@ pub struct Blender {
 }
 
 impl Blender {
-    /// A blender for an output of `height x width x channels`, for tiles that overlap by at
+    /// A blender for an output of `size` and `channels` planes, for tiles that overlap by at
     /// least `ramp` output pixels (the overlap times the model's scale).
-    pub fn new(height: usize, width: usize, channels: usize, ramp: usize) -> Self {
-        Blender {
-            height,
-            width,
-            channels,
-            ramp,
-            sum: vec![0.0; channels * height * width],
-            weight: vec![0.0; height * width],
-        }
+    pub fn new(size: Size, channels: usize, ramp: usize) -> Self {
+        Blender { size, channels, ramp, sum: vec![0.0; channels * size.area()], weight: vec![0.0; size.area()] }
     }
 
     /// Adds one tile's output, planar `[channels, rect.h, rect.w]` in output coordinates; the
@@ -62,21 +55,22 @@ impl Blender {
         assert_eq!(planes.len(), self.channels * rect.h * rect.w, "tile output size");
         let ramp_top = rect.y > 0;
         let ramp_left = rect.x > 0;
-        let ramp_bottom = rect.y + rect.h < self.height;
-        let ramp_right = rect.x + rect.w < self.width;
-        let rows = rect.h.min(self.height - rect.y);
-        let cols = rect.w.min(self.width - rect.x);
+        let Size { height, width } = self.size;
+        let ramp_bottom = rect.y + rect.h < height;
+        let ramp_right = rect.x + rect.w < width;
+        let rows = rect.h.min(height - rect.y);
+        let cols = rect.w.min(width - rect.x);
         let col_weights: Vec<f32> =
             (0..cols).map(|c| axis_weight(c, rect.w, self.ramp, ramp_left, ramp_right)).collect();
         for r in 0..rows {
             let wr = axis_weight(r, rect.h, self.ramp, ramp_top, ramp_bottom);
-            let out_row = (rect.y + r) * self.width + rect.x;
+            let out_row = (rect.y + r) * width + rect.x;
             for (c, &wc) in col_weights.iter().enumerate() {
                 let w = wr * wc;
                 self.weight[out_row + c] += w;
                 for ch in 0..self.channels {
                     let src = (ch * rect.h + r) * rect.w + c;
-                    self.sum[ch * self.height * self.width + out_row + c] += w * planes[src];
+                    self.sum[ch * height * width + out_row + c] += w * planes[src];
                 }
             }
         }
@@ -88,7 +82,7 @@ impl Blender {
         if self.weight.iter().any(|&w| w <= 0.0) {
             return None;
         }
-        let plane = self.height * self.width;
+        let plane = self.size.area();
         let mut out = self.sum;
         for (i, v) in out.iter_mut().enumerate() {
             *v /= self.weight[i % plane];
@@ -124,8 +118,9 @@ mod tests {
     fn blending_tiles_of_a_constant_image_gives_it_back() {
         // Any weighted mean of equal values is that value: checks normalisation and coverage.
         let (h, w, scale) = (70, 95, 2);
-        let plan = plan_tiles(h, w, 32, 8, 8).unwrap();
-        let mut blender = Blender::new(h * scale, w * scale, 3, 8 * scale);
+        let image = Size { height: h, width: w };
+        let plan = plan_tiles(image, 32, 8, 8).unwrap();
+        let mut blender = Blender::new(image.scaled(scale), 3, 8 * scale);
         for t in &plan.tiles {
             let r = t.scaled(scale);
             let planes: Vec<f32> = (0..3).flat_map(|c| vec![c as f32 + 0.25; r.h * r.w]).collect();
@@ -143,8 +138,9 @@ mod tests {
         // Tiles that agree where they overlap (crops of one image) blend to that image exactly.
         let (h, w) = (50, 61);
         let image: Vec<f32> = (0..h * w).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
-        let plan = plan_tiles(h, w, 24, 6, 8).unwrap();
-        let mut blender = Blender::new(h, w, 1, 6);
+        let size = Size { height: h, width: w };
+        let plan = plan_tiles(size, 24, 6, 8).unwrap();
+        let mut blender = Blender::new(size, 1, 6);
         for t in &plan.tiles {
             let planes: Vec<f32> = (0..t.h * t.w)
                 .map(|i| {
@@ -161,7 +157,7 @@ mod tests {
 
     #[test]
     fn an_uncovered_pixel_is_reported() {
-        let mut blender = Blender::new(4, 4, 1, 0);
+        let mut blender = Blender::new(Size::square(4), 1, 0);
         blender.add(TileRect { y: 0, x: 0, h: 2, w: 4 }, &[1.0; 8]);
         assert!(blender.finish().is_none());
     }

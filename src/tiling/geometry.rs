@@ -4,9 +4,11 @@
 //! kernels are built once; each side a multiple of the model's `pad_size`; tiles spread evenly
 //! with at least `overlap` pixels shared by neighbours; the last tile flush with the border.
 //! An image side shorter than the tile gets a tile of that side rounded up to `pad_size`, and
-//! the reader mirrors the image into the rest (see [`TileRect::source`]).
+//! the reader mirrors the image into the rest (see [`super::run::cut_tile`]).
 
 use std::fmt;
+
+use crate::Size;
 
 /// A rectangle in image pixels: rows `y..y + h`, columns `x..x + w`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,10 +29,10 @@ impl TileRect {
 /// Where the tiles of one image go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TilePlan {
-    /// Image height and width.
-    pub image: (usize, usize),
-    /// The one tile shape (height, width), each a multiple of `pad_size`.
-    pub tile: (usize, usize),
+    /// The image.
+    pub image: Size,
+    /// The one tile shape, each side a multiple of `pad_size`.
+    pub tile: Size,
     /// The overlap asked for; neighbouring tiles share at least this many pixels.
     pub overlap: usize,
     /// Tiles, row by row. Tiles may extend past the image where the image is smaller than a tile.
@@ -40,7 +42,7 @@ pub struct TilePlan {
 /// Why a plan cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TilingError {
-    EmptyImage { height: usize, width: usize },
+    EmptyImage(Size),
     ZeroMultiple,
     TileTooSmall { tile: usize, pad_size: usize },
     OverlapTooLarge { overlap: usize, tile: usize },
@@ -49,9 +51,7 @@ pub enum TilingError {
 impl fmt::Display for TilingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TilingError::EmptyImage { height, width } => {
-                write!(f, "image is {width}x{height}: expected at least 1x1 pixels")
-            }
+            TilingError::EmptyImage(image) => write!(f, "image is {image}: expected at least 1x1 pixels"),
             TilingError::ZeroMultiple => write!(f, "pad_size is 0: expected at least 1"),
             TilingError::TileTooSmall { tile, pad_size } => {
                 write!(f, "tile size {tile} is smaller than the model's pad size {pad_size}")
@@ -66,9 +66,13 @@ impl fmt::Display for TilingError {
 
 impl std::error::Error for TilingError {}
 
-/// `n` rounded up to a multiple of `m`.
-pub fn round_up(n: usize, m: usize) -> usize {
-    n.div_ceil(m) * m
+/// The tile shape [`plan_tiles`] uses for `image`: each side `tile` rounded down to a
+/// multiple of `pad_size`, or the image's side rounded up to one where that is smaller.
+/// `pad_size` must not be 0.
+pub fn tile_shape(image: Size, tile: usize, pad_size: usize) -> Size {
+    let side = tile / pad_size * pad_size; // the largest allowed side not above `tile`
+    let padded = image.next_multiple_of(pad_size);
+    Size { height: side.min(padded.height), width: side.min(padded.width) }
 }
 
 /// Starts of the tiles along one axis of length `len`, for tiles of length `tile`: evenly
@@ -83,38 +87,32 @@ fn axis_starts(len: usize, tile: usize, overlap: usize) -> Vec<usize> {
     (0..count).map(|i| (i * span + (count - 1) / 2) / (count - 1)).collect()
 }
 
-/// Plans the tiles of a `height x width` image for tiles of at most `tile` pixels a side, each
-/// side a multiple of `pad_size`, sharing at least `overlap` pixels with neighbours.
-pub fn plan_tiles(
-    height: usize,
-    width: usize,
-    tile: usize,
-    overlap: usize,
-    pad_size: usize,
-) -> Result<TilePlan, TilingError> {
-    if height == 0 || width == 0 {
-        return Err(TilingError::EmptyImage { height, width });
+/// Plans the tiles of an image for tiles of at most `tile` pixels a side, each side a
+/// multiple of `pad_size`, sharing at least `overlap` pixels with neighbours.
+pub fn plan_tiles(image: Size, tile: usize, overlap: usize, pad_size: usize) -> Result<TilePlan, TilingError> {
+    if image.area() == 0 {
+        return Err(TilingError::EmptyImage(image));
     }
     if pad_size == 0 {
         return Err(TilingError::ZeroMultiple);
     }
-    let side = tile / pad_size * pad_size; // the largest allowed side not above `tile`
+    let side = tile / pad_size * pad_size;
     if side == 0 {
         return Err(TilingError::TileTooSmall { tile, pad_size });
     }
-    let th = side.min(round_up(height, pad_size));
-    let tw = side.min(round_up(width, pad_size));
-    let one_tile = height <= th && width <= tw; // no neighbours: the overlap does not matter
+    let shape = tile_shape(image, tile, pad_size);
+    // One tile has no neighbours: the overlap does not matter.
+    let one_tile = image.height <= shape.height && image.width <= shape.width;
     if overlap * 2 >= side && !one_tile {
         return Err(TilingError::OverlapTooLarge { overlap, tile: side });
     }
-    let rows = axis_starts(height, th, overlap);
-    let cols = axis_starts(width, tw, overlap);
+    let rows = axis_starts(image.height, shape.height, overlap);
+    let cols = axis_starts(image.width, shape.width, overlap);
     let tiles = rows
         .iter()
-        .flat_map(|&y| cols.iter().map(move |&x| TileRect { y, x, h: th, w: tw }))
+        .flat_map(|&y| cols.iter().map(move |&x| TileRect { y, x, h: shape.height, w: shape.width }))
         .collect();
-    Ok(TilePlan { image: (height, width), tile: (th, tw), overlap, tiles })
+    Ok(TilePlan { image, tile: shape, overlap, tiles })
 }
 
 /// The image coordinate read for tile coordinate `i` on an axis of length `len`: mirror
@@ -134,8 +132,8 @@ mod tests {
 
     /// Checks the properties every plan must have, for one image and setting.
     fn check_plan(h: usize, w: usize, tile: usize, overlap: usize, pad: usize) {
-        let plan = plan_tiles(h, w, tile, overlap, pad).unwrap();
-        let (th, tw) = plan.tile;
+        let plan = plan_tiles(Size { height: h, width: w }, tile, overlap, pad).unwrap();
+        let Size { height: th, width: tw } = plan.tile;
         assert!(th % pad == 0 && tw % pad == 0, "tile {th}x{tw} not a multiple of {pad}");
         assert!(th <= tile.max(pad) && tw <= tile.max(pad));
         let mut covered = vec![0u32; h * w];
@@ -176,20 +174,22 @@ mod tests {
 
     #[test]
     fn small_images_get_one_padded_tile() {
-        let plan = plan_tiles(37, 53, 256, 16, 16).unwrap();
-        assert_eq!(plan.tile, (48, 64));
+        let plan = plan_tiles(Size { height: 37, width: 53 }, 256, 16, 16).unwrap();
+        assert_eq!(plan.tile, Size { height: 48, width: 64 });
         assert_eq!(plan.tiles, vec![TileRect { y: 0, x: 0, h: 48, w: 64 }]);
     }
 
     #[test]
     fn bad_settings_are_errors_that_name_the_values() {
-        assert_eq!(plan_tiles(0, 5, 64, 8, 16), Err(TilingError::EmptyImage { height: 0, width: 5 }));
-        let e = plan_tiles(64, 64, 8, 0, 16).unwrap_err();
+        let empty = Size { height: 0, width: 5 };
+        assert_eq!(plan_tiles(empty, 64, 8, 16), Err(TilingError::EmptyImage(empty)));
+        assert_eq!(TilingError::EmptyImage(empty).to_string(), "image is 5x0: expected at least 1x1 pixels");
+        let e = plan_tiles(Size::square(64), 8, 0, 16).unwrap_err();
         assert_eq!(e.to_string(), "tile size 8 is smaller than the model's pad size 16");
-        let e = plan_tiles(65, 64, 64, 32, 16).unwrap_err();
+        let e = plan_tiles(Size { height: 65, width: 64 }, 64, 32, 16).unwrap_err();
         assert!(e.to_string().contains("overlap 32"), "{e}");
         // One tile has no neighbours: any overlap will do.
-        assert_eq!(plan_tiles(16, 16, 16, 16, 8).unwrap().tiles.len(), 1);
+        assert_eq!(plan_tiles(Size::square(16), 16, 16, 8).unwrap().tiles.len(), 1);
     }
 
     #[test]

@@ -1,17 +1,9 @@
-//! An estimate of one GRL forward's GPU memory for a tile shape, and the choice of the largest
-//! tile that fits a device's buffer limits and a memory budget.
-//!
-//! The estimate counts f32 values of the tensors alive at the widest point of a block: the
-//! token stream and its copies (input, normalised, residual), qkv, the MLP hidden layer, and
-//! the attention maps of the two branches (logits, logits + bias + mask, softmax: three maps).
-//! It is an upper-side estimate meant for choosing tiles, not an allocator trace.
+//! Memory per forward, what a device allows, and the choice of the largest tile (and batch)
+//! that fits: the scheduler asks the network for its estimate through [`TileMemory`].
 
-use crate::model::GrlConfig;
-use crate::model::tables::stripe_geometry;
+use burn::tensor::wgpu::wgpu;
 
-use super::geometry::round_up;
-
-const F32: u64 = 4;
+use crate::Size;
 
 /// Bytes of the buffers of one forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,45 +24,41 @@ pub struct MemoryLimits {
     pub budget_bytes: u64,
 }
 
-/// Estimate for a batch of `batch` tiles of `[height, width]` pixels (multiples of the pad size).
-pub fn estimate(config: &GrlConfig, batch: usize, [height, width]: [usize; 2]) -> MemoryEstimate {
-    let tokens = (batch * height * width) as u64;
-    let c = config.embed_dim as u64;
-    let ws2 = (config.window_size * config.window_size) as u64;
-    let stripe = stripe_geometry(config.stripe_size, config.stripe_groups, [height, width]).size;
-    let stripe_area = (stripe[0] * stripe[1]) as u64;
-    let df2 = (config.anchor_window_down_factor * config.anchor_window_down_factor) as u64;
-    let heads_w = config.num_heads_window.iter().copied().max().unwrap_or(0) as u64;
-    let heads_s = config.num_heads_stripe.iter().copied().max().unwrap_or(0) as u64;
+impl MemoryLimits {
+    /// The limits of a wgpu device (native or WebGPU), with `budget_bytes` for a forward.
+    pub fn from_wgpu(limits: &wgpu::Limits, budget_bytes: u64) -> Self {
+        let max_buffer_bytes = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
+        MemoryLimits { max_buffer_bytes, budget_bytes }
+    }
 
-    // One attention map per window token holds ws² logits per head; per stripe token an
-    // anchor map holds stripe_area / df² logits per head (both the a2w and w2a maps).
-    let window_map = tokens * heads_w * ws2;
-    let stripe_map = tokens * heads_s * stripe_area / df2.max(1);
-    let attention = 3 * window_map.max(stripe_map);
-    let stream = tokens * c * 6; // x, norm, residual, attention out, two conv/CAB temporaries
-    let qkv = tokens * c * 3;
-    let mlp = tokens * config.mlp_hidden_dim() as u64;
-    let scale2 = (config.upscale * config.upscale) as u64;
-    let tail = tokens * scale2 * 64 * 2; // upsampled features and the conv after them
-    let largest = [window_map, stripe_map, qkv, mlp, tail / 2].into_iter().max().unwrap();
-    MemoryEstimate {
-        peak_bytes: F32 * (stream + qkv + mlp + attention).max(stream + tail),
-        largest_buffer_bytes: F32 * largest,
+    /// Whether every buffer of a forward can be bound on the device.
+    pub fn binds(&self, estimate: &MemoryEstimate) -> bool {
+        estimate.largest_buffer_bytes <= self.max_buffer_bytes
+    }
+
+    /// Whether a forward fits: every buffer binds and the peak is within the budget.
+    pub fn fits(&self, estimate: &MemoryEstimate) -> bool {
+        self.binds(estimate) && estimate.peak_bytes <= self.budget_bytes
     }
 }
 
-/// The largest square tile side (a multiple of the pad size, at most `max_side`) whose forward
-/// fits `limits`, or `None` when not even one pad-size tile fits.
-pub fn choose_tile(config: &GrlConfig, batch: usize, limits: MemoryLimits, max_side: usize) -> Option<usize> {
-    let pad = config.pad_size();
-    let fits = |side: usize| {
-        let e = estimate(config, batch, [side, side]);
-        e.peak_bytes <= limits.budget_bytes && e.largest_buffer_bytes <= limits.max_buffer_bytes
-    };
+/// What choosing a tile needs from a network.
+pub trait TileMemory {
+    /// Tile sides must be multiples of this.
+    fn pad_size(&self) -> usize;
+    /// The memory of one forward over `batch` tiles of `tile` pixels (sides multiples of
+    /// [`TileMemory::pad_size`]).
+    fn memory(&self, batch: usize, tile: Size) -> MemoryEstimate;
+}
+
+/// The largest square tile side (a multiple of the pad size, at most `max_side` rounded up to
+/// one) whose forward fits `limits`, or `None` when not even one pad-size tile fits.
+pub fn choose_tile(model: &impl TileMemory, batch: usize, limits: MemoryLimits, max_side: usize) -> Option<usize> {
+    let pad = model.pad_size();
+    let fits = |side: usize| limits.fits(&model.memory(batch, Size::square(side)));
     let mut best = None;
     let mut side = pad;
-    while side <= round_up(max_side, pad).max(pad) && fits(side) {
+    while side <= max_side.next_multiple_of(pad).max(pad) && fits(side) {
         best = Some(side);
         side += pad;
     }
@@ -79,79 +67,52 @@ pub fn choose_tile(config: &GrlConfig, batch: usize, limits: MemoryLimits, max_s
 
 /// The most tiles of `tile` pixels one forward can take within `limits`, from 1 to `max`
 /// (1 even when a single tile does not fit: the caller's tile choice decides that).
-pub fn choose_batch(config: &GrlConfig, tile: [usize; 2], limits: MemoryLimits, max: usize) -> usize {
-    (1..=max.max(1))
-        .take_while(|&batch| {
-            let e = estimate(config, batch, tile);
-            e.peak_bytes <= limits.budget_bytes && e.largest_buffer_bytes <= limits.max_buffer_bytes
-        })
-        .last()
-        .unwrap_or(1)
+pub fn choose_batch(model: &impl TileMemory, tile: Size, limits: MemoryLimits, max: usize) -> usize {
+    (1..=max.max(1)).take_while(|&batch| limits.fits(&model.memory(batch, tile))).last().unwrap_or(1)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 
-    const MIB: u64 = 1 << 20;
+    /// Pad size 8; a forward holds 2 bytes a pixel at its peak, in buffers of 1 byte a pixel.
+    struct Linear;
 
-    #[test]
-    fn estimate_grows_with_the_tile_area() {
-        let config = GrlConfig::preset("sr_grl_tiny_c3x4").unwrap();
-        let small = estimate(&config, 1, [64, 64]);
-        let large = estimate(&config, 1, [128, 128]);
-        assert_eq!(large.peak_bytes, 4 * small.peak_bytes, "linear in the tile area");
-        // GRL-T x4, 64x64: 4096 tokens x 2 heads x 32² window logits = 8M floats = 32 MiB map.
-        assert_eq!(small.largest_buffer_bytes, 4096 * 2 * 1024 * 4);
-    }
-
-    #[test]
-    fn chosen_tiles_fit_the_limits() {
-        // GRL-B SR x4 (32x32 windows, 3 heads, C = 180) needs about 160 MiB for one 64x64 tile;
-        // GRL-S denoising pads to 128 (stripes 64x128) and needs about 200 MiB for one tile.
-        let base = GrlConfig::preset("sr_grl_base_c3x4").unwrap();
-        let tight = MemoryLimits { max_buffer_bytes: 128 * MIB, budget_bytes: 128 * MIB };
-        assert_eq!(choose_tile(&base, 1, tight, 1024), None, "{:?}", estimate(&base, 1, [64, 64]));
-        for name in ["sr_grl_tiny_c3x4", "dn_grl_small_c3s25", "sr_grl_base_c3x4"] {
-            let config = GrlConfig::preset(name).unwrap();
-            for budget in [128 * MIB, 1024 * MIB] {
-                let limits = MemoryLimits { max_buffer_bytes: 128 * MIB, budget_bytes: budget };
-                let Some(side) = choose_tile(&config, 1, limits, 1024) else {
-                    assert!(!name.contains("tiny") && budget == 128 * MIB, "{name}: nothing fits {budget}");
-                    println!("{name}: no tile under a {} MiB budget", budget / MIB);
-                    continue;
-                };
-                assert_eq!(side % config.pad_size(), 0);
-                let e = estimate(&config, 1, [side, side]);
-                assert!(e.peak_bytes <= budget && e.largest_buffer_bytes <= 128 * MIB);
-                let next = estimate(&config, 1, [side + config.pad_size(); 2]);
-                assert!(side == 1024 || next.peak_bytes > budget || next.largest_buffer_bytes > 128 * MIB);
-                println!("{name}: tile {side} under a {} MiB budget", budget / MIB);
-            }
+    impl TileMemory for Linear {
+        fn pad_size(&self) -> usize {
+            8
+        }
+        fn memory(&self, batch: usize, tile: Size) -> MemoryEstimate {
+            let pixels = (batch * tile.area()) as u64;
+            MemoryEstimate { peak_bytes: 2 * pixels, largest_buffer_bytes: pixels }
         }
     }
 
     #[test]
-    fn batches_fill_the_budget_and_no_more() {
-        let config = GrlConfig::preset("sr_grl_tiny_c3x4").unwrap();
-        let one = estimate(&config, 1, [64, 64]);
-        let limits = MemoryLimits { max_buffer_bytes: 10 * one.largest_buffer_bytes, budget_bytes: 3 * one.peak_bytes + 1 };
-        assert_eq!(choose_batch(&config, [64, 64], limits, 8), 3);
-        assert_eq!(choose_batch(&config, [64, 64], limits, 2), 2, "capped");
-        let tight = MemoryLimits { max_buffer_bytes: 1, budget_bytes: 1 };
-        assert_eq!(choose_batch(&config, [64, 64], tight, 8), 1);
+    fn the_largest_fitting_multiple_of_the_pad_size_is_chosen() {
+        let limits = |buffer: u64, budget: u64| MemoryLimits { max_buffer_bytes: buffer, budget_bytes: budget };
+        assert_eq!(choose_tile(&Linear, 1, limits(u64::MAX, 2 * 30 * 30), 1000), Some(24), "peak bound");
+        assert_eq!(choose_tile(&Linear, 1, limits(17 * 17, u64::MAX), 1000), Some(16), "buffer bound");
+        assert_eq!(choose_tile(&Linear, 4, limits(u64::MAX, 2 * 4 * 16 * 16), 1000), Some(16), "per batch");
+        assert_eq!(choose_tile(&Linear, 1, limits(u64::MAX, u64::MAX), 10), Some(16), "the image's side, padded");
+        assert_eq!(choose_tile(&Linear, 1, limits(63, u64::MAX), 1000), None, "not even 8x8");
     }
 
     #[test]
-    fn a_6000x4000_photo_under_a_256_mib_buffer_limit_stays_within_it() {
-        use crate::tiling::geometry::plan_tiles;
-        let config = GrlConfig::preset("sr_grl_small_c3x4").unwrap();
-        let limits = MemoryLimits { max_buffer_bytes: 256 * MIB, budget_bytes: 2048 * MIB };
-        let side = choose_tile(&config, 1, limits, 4096).unwrap();
-        let plan = plan_tiles(4000, 6000, side, 32, config.pad_size()).unwrap();
-        let e = estimate(&config, 1, [plan.tile.0, plan.tile.1]);
-        assert!(e.largest_buffer_bytes <= 256 * MIB, "{e:?}");
-        assert!(e.peak_bytes <= 2048 * MIB, "{e:?}");
-        println!("6000x4000 GRL-S x4 under 256 MiB buffers: tile {side}, {} tiles", plan.tiles.len());
+    fn batches_fill_the_limits_within_the_cap() {
+        let tile = Size::square(8);
+        let limits = MemoryLimits { max_buffer_bytes: u64::MAX, budget_bytes: 2 * 64 * 3 + 1 };
+        assert_eq!(choose_batch(&Linear, tile, limits, 8), 3);
+        assert_eq!(choose_batch(&Linear, tile, limits, 2), 2, "capped");
+        let tight = MemoryLimits { max_buffer_bytes: 1, budget_bytes: 1 };
+        assert_eq!(choose_batch(&Linear, tile, tight, 8), 1);
+    }
+
+    #[test]
+    fn wgpu_limits_take_the_smaller_buffer_limit() {
+        let limits = wgpu::Limits { max_storage_buffer_binding_size: 128 << 20, max_buffer_size: 256 << 20, ..Default::default() };
+        assert_eq!(MemoryLimits::from_wgpu(&limits, 7), MemoryLimits { max_buffer_bytes: 128 << 20, budget_bytes: 7 });
+        let limits = wgpu::Limits { max_storage_buffer_binding_size: 128 << 20, max_buffer_size: 64 << 20, ..Default::default() };
+        assert_eq!(MemoryLimits::from_wgpu(&limits, 7).max_buffer_bytes, 64 << 20);
     }
 }

@@ -1,26 +1,27 @@
-//! Tile-by-tile execution: cut the image into the tiles of a [`TilePlan`], run the model on
-//! them (several per forward where asked), blend the outputs, report progress, stop on
-//! cancellation, and halve the tile when the device fails on one.
+//! Tile-by-tile execution: cut the image into the tiles of a
+//! [`TilePlan`](super::geometry::TilePlan), run the model on them (several per forward where
+//! asked), blend the outputs, report progress, stop on cancellation, and halve the tile when
+//! the device fails on one.
 
 use std::fmt;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::blend::Blender;
-use super::geometry::{TilePlan, TileRect, TilingError, mirror, plan_tiles};
+use super::geometry::{TileRect, TilingError, mirror, plan_tiles};
+use super::memory::TileMemory;
+use crate::Size;
 
-/// What the scheduler needs from a network.
-pub trait TileModel {
+/// What the scheduler needs from a network, besides its pad size and memory.
+pub trait TileModel: TileMemory {
     /// Per-tile-shape state built once per plan (GRL: its tables, indices and masks).
     type Prepared;
-    /// Tile sides must be multiples of this.
-    fn pad_size(&self) -> usize;
     /// Output size / input size.
     fn scale(&self) -> usize;
     fn in_channels(&self) -> usize;
     fn out_channels(&self) -> usize;
-    /// Builds what forwards on `[height, width]` tiles share.
-    fn prepare(&self, tile: [usize; 2], device: &Device) -> Self::Prepared;
+    /// Builds what forwards on `tile`-sized tiles share.
+    fn prepare(&self, tile: Size, device: &Device) -> Self::Prepared;
     /// Runs a batch of tiles; an error (for example a tile whose buffers exceed the device's
     /// limits) makes the scheduler halve the tile.
     ///
@@ -50,8 +51,8 @@ pub struct TileProgress {
     pub total: usize,
     /// The last finished tile, in input pixels.
     pub rect: TileRect,
-    /// The tile shape in use (height, width).
-    pub tile: (usize, usize),
+    /// The tile shape in use.
+    pub tile: Size,
 }
 
 /// What the caller hears from, and says to, a running job.
@@ -103,9 +104,10 @@ impl From<TilingError> for TileError {
     }
 }
 
-/// Copies the `rect` tile out of planar `[channels, height, width]` pixels, mirroring past
-/// the image border; returns `[channels, rect.h, rect.w]`.
-pub fn cut_tile(planes: &[f32], channels: usize, height: usize, width: usize, rect: TileRect) -> Vec<f32> {
+/// Copies the `rect` tile out of planar `[channels, height, width]` pixels of an `image`-sized
+/// image, mirroring past the image border; returns `[channels, rect.h, rect.w]`.
+pub fn cut_tile(planes: &[f32], channels: usize, image: Size, rect: TileRect) -> Vec<f32> {
+    let Size { height, width } = image;
     let mut out = Vec::with_capacity(channels * rect.h * rect.w);
     for c in 0..channels {
         let plane = &planes[c * height * width..(c + 1) * height * width];
@@ -120,25 +122,26 @@ pub fn cut_tile(planes: &[f32], channels: usize, height: usize, width: usize, re
 /// A region still to do and the plan that covers it.
 struct Pending {
     tiles: Vec<TileRect>,
-    shape: (usize, usize),
+    shape: Size,
 }
 
 /// Splits each pending tile into tiles of side at most `side`, planned over the whole old tile
 /// (all old tiles have one shape, so all new ones do too), keeping the new tiles that touch
 /// the image. They overlap each other and the old neighbours, so the blend stays seamless.
-fn split(pending: &[TileRect], side: usize, overlap: usize, pad: usize, image: (usize, usize)) -> Result<Pending, TileError> {
+fn split(pending: &[TileRect], side: usize, overlap: usize, pad: usize, image: Size) -> Result<Pending, TileError> {
     let old = pending[0];
-    let sub = plan_tiles(old.h, old.w, side, overlap, pad)?;
+    let sub = plan_tiles(Size { height: old.h, width: old.w }, side, overlap, pad)?;
     let tiles = pending
         .iter()
         .flat_map(|rect| sub.tiles.iter().map(move |t| TileRect { y: rect.y + t.y, x: rect.x + t.x, ..*t }))
-        .filter(|t| t.y < image.0 && t.x < image.1)
+        .filter(|t| t.y < image.height && t.x < image.width)
         .collect();
     Ok(Pending { tiles, shape: sub.tile })
 }
 
-/// Restores planar `[in_channels, height, width]` pixels in [0, 1] tile by tile on `device`;
-/// returns planar `[out_channels, height * scale, width * scale]`. The input is not modified.
+/// Restores planar `[in_channels, height, width]` pixels in [0, 1] of an `image`-sized image
+/// tile by tile on `device`; returns planar `[out_channels, height * scale, width * scale]`.
+/// The input is not modified.
 ///
 /// A device failure on a tile (for example out of memory) halves the tile side and goes on
 /// from that tile; [`TileProgress::tile`] tells the caller the size in use.
@@ -146,23 +149,21 @@ pub async fn run_tiled<M: TileModel>(
     model: &M,
     device: &Device,
     planes: &[f32],
-    [height, width]: [usize; 2],
+    image: Size,
     options: TileOptions,
     hooks: &mut impl TileHooks,
 ) -> Result<Vec<f32>, TileError> {
     let (cin, cout, scale, pad) = (model.in_channels(), model.out_channels(), model.scale(), model.pad_size());
-    if planes.len() != cin * height * width {
-        return Err(TileError::Input(format!(
-            "input has {} values: expected {cin} x {height} x {width}",
-            planes.len()
-        )));
+    if planes.len() != cin * image.area() {
+        let Size { height, width } = image;
+        return Err(TileError::Input(format!("input has {} values: expected {cin} x {height} x {width}", planes.len())));
     }
-    let plan: TilePlan = plan_tiles(height, width, options.tile, options.overlap, pad)?;
-    let mut blender = Blender::new(height * scale, width * scale, cout, options.overlap * scale);
+    let plan = plan_tiles(image, options.tile, options.overlap, pad)?;
+    let mut blender = Blender::new(image.scaled(scale), cout, options.overlap * scale);
     let mut pending = Pending { tiles: plan.tiles, shape: plan.tile };
     let mut done = 0;
     'plans: loop {
-        let prepared = model.prepare([pending.shape.0, pending.shape.1], device);
+        let prepared = model.prepare(pending.shape, device);
         let total = done + pending.tiles.len();
         let mut next = 0;
         while next < pending.tiles.len() {
@@ -170,18 +171,18 @@ pub async fn run_tiled<M: TileModel>(
                 return Err(TileError::Cancelled);
             }
             let batch = &pending.tiles[next..(next + options.batch.max(1)).min(pending.tiles.len())];
-            match forward_batch(model, &prepared, device, planes, [cin, height, width], batch).await {
+            match forward_batch(model, &prepared, device, planes, image, batch).await {
                 Ok(outputs) => {
                     for (rect, out) in batch.iter().zip(outputs) {
                         blender.add(rect.scaled(scale), &out);
                     }
                 }
                 Err(e) => {
-                    let side = pending.shape.0.max(pending.shape.1) / 2 / pad * pad;
+                    let side = pending.shape.max_side() / 2 / pad * pad;
                     if side < pad || options.overlap * 2 >= side {
                         return Err(TileError::Device(e)); // no smaller tile keeps the overlap
                     }
-                    pending = split(&pending.tiles[next..], side, options.overlap, pad, (height, width))?;
+                    pending = split(&pending.tiles[next..], side, options.overlap, pad, image)?;
                     continue 'plans;
                 }
             }
@@ -197,17 +198,18 @@ pub async fn run_tiled<M: TileModel>(
         .ok_or_else(|| TileError::Input("internal: a pixel was not covered by any tile".into()))
 }
 
-/// One forward over `batch` tiles; returns each tile's planar output.
+/// One forward over `batch` tiles of the `image`-sized planes; returns each tile's planar
+/// output.
 async fn forward_batch<M: TileModel>(
     model: &M,
     prepared: &M::Prepared,
     device: &Device,
     planes: &[f32],
-    [channels, height, width]: [usize; 3],
+    image: Size,
     batch: &[TileRect],
 ) -> Result<Vec<Vec<f32>>, String> {
-    let (th, tw) = (batch[0].h, batch[0].w);
-    let input: Vec<f32> = batch.iter().flat_map(|&r| cut_tile(planes, channels, height, width, r)).collect();
+    let (channels, th, tw) = (model.in_channels(), batch[0].h, batch[0].w);
+    let input: Vec<f32> = batch.iter().flat_map(|&r| cut_tile(planes, channels, image, r)).collect();
     let x = Tensor::<4>::from_data(TensorData::new(input, [batch.len(), channels, th, tw]), device);
     let out = model.forward(prepared, x)?;
     let data = out.into_data_async().await.map_err(|e| format!("{e:?}"))?;
@@ -225,6 +227,7 @@ mod tests {
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::{Conv2d, Conv2dConfig};
     use crate::model::upsample::pixel_shuffle;
+    use crate::tiling::memory::MemoryEstimate;
 
     /// Two 3x3 convs and a pixel shuffle x2: each output depends on a 5x5 input neighbourhood.
     struct ConvNet {
@@ -241,11 +244,17 @@ mod tests {
         }
     }
 
-    impl TileModel for ConvNet {
-        type Prepared = ();
+    impl TileMemory for ConvNet {
         fn pad_size(&self) -> usize {
             8
         }
+        fn memory(&self, _batch: usize, _tile: Size) -> MemoryEstimate {
+            MemoryEstimate { peak_bytes: 0, largest_buffer_bytes: 0 }
+        }
+    }
+
+    impl TileModel for ConvNet {
+        type Prepared = ();
         fn scale(&self) -> usize {
             2
         }
@@ -255,7 +264,7 @@ mod tests {
         fn out_channels(&self) -> usize {
             3
         }
-        fn prepare(&self, _tile: [usize; 2], _device: &Device) {}
+        fn prepare(&self, _tile: Size, _device: &Device) {}
         fn forward(&self, _: &(), x: Tensor<4>) -> Result<Tensor<4>, String> {
             let [_, _, _, w] = x.dims();
             if w > self.max_width {
@@ -304,7 +313,8 @@ mod tests {
         for batch in [1, 3] {
             let options = TileOptions { tile: 32, overlap: 8, batch };
             let mut hooks = Record::default();
-            let got = pollster::block_on(run_tiled(&model, &device, &planes, [h, w], options, &mut hooks)).unwrap();
+            let image = Size { height: h, width: w };
+            let got = pollster::block_on(run_tiled(&model, &device, &planes, image, options, &mut hooks)).unwrap();
             let err = max_err(&got, &expected);
             assert!(err < 1e-5, "batch {batch}: tiled vs whole max error {err}");
             let total = hooks.steps.last().unwrap().total;
@@ -323,9 +333,10 @@ mod tests {
         model.max_width = 40; // 64-pixel tiles fail, 32-pixel ones pass
         let mut hooks = Record::default();
         let options = TileOptions { tile: 64, overlap: 8, batch: 1 };
-        let got = pollster::block_on(run_tiled(&model, &device, &planes, [h, w], options, &mut hooks)).unwrap();
+        let image = Size { height: h, width: w };
+        let got = pollster::block_on(run_tiled(&model, &device, &planes, image, options, &mut hooks)).unwrap();
         assert!(max_err(&got, &reference) < 1e-5, "halved tiles still blend exactly");
-        assert_eq!(hooks.steps[0].tile, (32, 32), "the tile size in use is reported");
+        assert_eq!(hooks.steps[0].tile, Size::square(32), "the tile size in use is reported");
     }
 
     #[test]
@@ -336,7 +347,7 @@ mod tests {
         let copy = planes.clone();
         let mut hooks = Record { cancel_after: Some(2), ..Default::default() };
         let options = TileOptions { tile: 24, overlap: 4, batch: 1 };
-        let result = pollster::block_on(run_tiled(&model, &device, &planes, [64, 64], options, &mut hooks));
+        let result = pollster::block_on(run_tiled(&model, &device, &planes, Size::square(64), options, &mut hooks));
         assert_eq!(result, Err(TileError::Cancelled));
         assert_eq!(hooks.steps.len(), 2, "no tile ran after the cancel");
         assert_eq!(planes, copy);
@@ -347,7 +358,7 @@ mod tests {
         let device = Device::flex();
         let model = ConvNet::new(&device, usize::MAX);
         let options = TileOptions { tile: 32, overlap: 8, batch: 1 };
-        let err = pollster::block_on(run_tiled(&model, &device, &[0.0; 10], [4, 4], options, &mut NoHooks)).unwrap_err();
+        let err = pollster::block_on(run_tiled(&model, &device, &[0.0; 10], Size::square(4), options, &mut NoHooks)).unwrap_err();
         assert_eq!(err.to_string(), "input has 10 values: expected 3 x 4 x 4");
     }
 
@@ -355,7 +366,7 @@ mod tests {
     fn cut_tile_mirrors_past_the_border() {
         // One 2x3 channel; a 4x4 tile at the origin reads rows 0,1,0,1 and columns 0,1,2,1.
         let planes = [0.0, 1.0, 2.0, 10.0, 11.0, 12.0];
-        let got = cut_tile(&planes, 1, 2, 3, TileRect { y: 0, x: 0, h: 4, w: 4 });
+        let got = cut_tile(&planes, 1, Size { height: 2, width: 3 }, TileRect { y: 0, x: 0, h: 4, w: 4 });
         assert_eq!(got, vec![0., 1., 2., 1., 10., 11., 12., 11., 0., 1., 2., 1., 10., 11., 12., 11.]);
     }
 }

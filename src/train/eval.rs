@@ -11,6 +11,7 @@ use rand::rngs::StdRng;
 use super::data::{Planar, load_folder};
 use super::degrade::{Degradation, Sigma};
 use super::metrics::{psnr, ssim};
+use crate::Size;
 use crate::model::Grl;
 use crate::pixels::{rgb_planes_to_rgba, rgba_to_rgb_planes};
 use crate::restore::{RestoreOptions, restore_rgba};
@@ -82,10 +83,11 @@ pub fn evaluate(
 fn restore_planar(grl: &Grl, device: &Device, limits: MemoryLimits, input: &Planar, options: RestoreOptions) -> Result<image::RgbImage, String> {
     let opaque = vec![1.0; input.width * input.height];
     let rgba = rgb_planes_to_rgba(&input.planes, &opaque);
-    let restored = pollster::block_on(restore_rgba(grl, device, limits, &rgba, [input.width, input.height], options, &mut NoHooks))
+    let size = Size { height: input.height, width: input.width };
+    let restored = pollster::block_on(restore_rgba(grl, device, limits, &rgba, size, options, &mut NoHooks))
         .map_err(|e| e.to_string())?;
     let planes = rgba_to_rgb_planes(&restored.rgba);
-    Ok(Planar { width: restored.width, height: restored.height, planes }.to_rgb8())
+    Ok(Planar { width: restored.size.width, height: restored.size.height, planes }.to_rgb8())
 }
 
 /// The table `grl eval` prints, ending with `psnr_db=<model> baseline_db=<baseline>` (means).
