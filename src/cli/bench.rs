@@ -15,6 +15,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use super::Backend;
 use super::backend::choose;
 use super::bundled;
+use crate::Size;
 use crate::model::{Grl, GrlConfig};
 use crate::web_format;
 
@@ -138,7 +139,7 @@ fn run_case(grl: &Grl, device: &Device, size: usize, runs: usize, cpu: bool) -> 
     let x = Tensor::<4>::random(shape, Distribution::Uniform(0.0, 1.0), device);
     let memory = PeakMemory::start(device, cpu);
     eprintln!("grl bench: {size}x{size}: tables and a warm-up forward");
-    let tables = grl.tables([size, size], device);
+    let tables = grl.tables(Size::square(size), device);
     let forward = || grl.forward_with_tables(x.clone(), &tables);
     let out = forward();
     sync(device)?;
@@ -153,7 +154,7 @@ fn run_case(grl: &Grl, device: &Device, size: usize, runs: usize, cpu: bool) -> 
         eprintln!("grl bench: {size}x{size}: run {run}/{runs}: {:.3} s", times[run - 1]);
     }
     times.sort_by(f64::total_cmp);
-    Ok(Case { size, times, flops: grl.config.flops(size, size), peak_bytes: memory.peak(device) })
+    Ok(Case { size, times, flops: grl.config.flops(Size::square(size)), peak_bytes: memory.peak(device) })
 }
 
 /// The memory baseline of a case.

@@ -10,6 +10,7 @@
 
 use super::config::{GrlConfig, Upsampler};
 use super::tables::stripe_geometry;
+use crate::Size;
 
 /// Hidden width of the relative-position MLP (`Linear(2, 512) + ReLU + Linear(512, heads)`).
 const CPB_HIDDEN: u64 = 512;
@@ -32,23 +33,22 @@ fn cpb_mlp(entries: u64, heads: u64) -> u64 {
 }
 
 impl GrlConfig {
-    /// FLOPs (two per multiply-add) of one forward of a `height x width` input, counted as
-    /// the module documentation says.
-    pub fn flops(&self, height: usize, width: usize) -> u64 {
-        let pad = self.pad_size().max(1);
-        let (hp, wp) = (height.next_multiple_of(pad), width.next_multiple_of(pad));
-        let tokens = (hp * wp) as u64;
+    /// FLOPs (two per multiply-add) of one forward of an `input`-sized image, counted as the
+    /// module documentation says.
+    pub fn flops(&self, input: Size) -> u64 {
+        let padded = input.next_multiple_of(self.pad_size().max(1));
+        let tokens = padded.area() as u64;
         let c = self.embed_dim as u64;
         let head = conv(3, self.in_channels as u64, c, tokens);
         let body: u64 = (0..self.depths.len())
-            .map(|stage| self.depths[stage] as u64 * self.block_flops(stage, [hp, wp]) + conv(3, c, c, tokens))
+            .map(|stage| self.depths[stage] as u64 * self.block_flops(stage, padded) + conv(3, c, c, tokens))
             .sum();
         head + body + conv(3, c, c, tokens) + self.tail_flops(tokens)
     }
 
-    /// One block of `stage` on a padded `[height, width]` input.
-    fn block_flops(&self, stage: usize, padded: [usize; 2]) -> u64 {
-        let tokens = (padded[0] * padded[1]) as u64;
+    /// One block of `stage` on a `padded` input.
+    fn block_flops(&self, stage: usize, padded: Size) -> u64 {
+        let tokens = padded.area() as u64;
         let c = self.embed_dim as u64;
         let half = c / 2;
         let df2 = (self.anchor_window_down_factor * self.anchor_window_down_factor) as u64;
@@ -122,7 +122,7 @@ mod tests {
             [("sr_grl_tiny_c3x4", 20.0, 304.0), ("sr_grl_small_c3x4", 57.0, 896.0), ("sr_grl_base_c3x4", 346.0, 5468.0)]
         {
             let config = GrlConfig::preset(name).unwrap();
-            let (a, b) = (config.flops(64, 64), config.flops(256, 256));
+            let (a, b) = (config.flops(Size::square(64)), config.flops(Size::square(256)));
             assert!(close(a, small), "{name} 64x64: {:.1} G, reference {small} G", a as f64 / 1e9);
             assert!(close(b, large), "{name} 256x256: {:.1} G, reference {large} G", b as f64 / 1e9);
         }
@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn counts_the_padded_input() {
         let config = GrlConfig::preset("sr_grl_tiny_c3x4").unwrap();
-        assert_eq!(config.flops(50, 33), config.flops(64, 64));
-        assert!(config.flops(65, 64) > config.flops(64, 64));
+        assert_eq!(config.flops(Size { height: 50, width: 33 }), config.flops(Size::square(64)));
+        assert!(config.flops(Size { height: 65, width: 64 }) > config.flops(Size::square(64)));
     }
 }
