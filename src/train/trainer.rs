@@ -16,7 +16,7 @@ use super::checkpoint::{self, Progress};
 use super::data::{PatchSampler, Planar, load_folder};
 use super::degrade::Degradation;
 use super::metrics::psnr;
-use crate::cli::image_io::write_atomically;
+use crate::atomic_write::write_atomically;
 use crate::model::{Grl, GrlConfig};
 use crate::web_format::{self, Provenance, StorageDType};
 
