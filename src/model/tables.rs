@@ -216,7 +216,7 @@ fn device_mask(rows: Tensor<2, Int>, cols: Tensor<2, Int>) -> Tensor<3> {
 /// A cyclic shift by less than a window only mixes regions inside the windows of the last
 /// row and the last column of the partition (Swin's regions are `[0, -w)`, `[-w, -shift)`,
 /// `[-shift, end)` on each axis), so every other window has an all-zero mask. The attention
-/// ([`super::affine_transform::AffineTransform::forward_windows`]) runs those windows
+/// ([`super::affine_transform::AffineTransform::forward`]) runs those windows
 /// unmasked and only the border windows with these masks.
 #[derive(Debug, Clone)]
 pub struct ShiftMask {

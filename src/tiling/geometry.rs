@@ -4,7 +4,7 @@
 //! kernels are built once; each side a multiple of the model's `pad_size`; tiles spread evenly
 //! with at least `overlap` pixels shared by neighbours; the last tile flush with the border.
 //! An image side shorter than the tile gets a tile of that side rounded up to `pad_size`, and
-//! the reader mirrors the image into the rest (see [`TileRect::source`]).
+//! the reader mirrors the image into the rest (see [`mirror`]).
 
 use std::fmt;
 
