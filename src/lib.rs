@@ -2,6 +2,8 @@
 //! deblurring) with Burn, on WebGPU in the browser and on the CPU or Vulkan natively.
 
 #[cfg(not(target_arch = "wasm32"))]
+pub mod atomic_write;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod model;
 pub mod pixels;

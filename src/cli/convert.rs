@@ -4,7 +4,7 @@ use std::path::Path;
 
 use burn::tensor::Device;
 
-use super::image_io::write_atomically;
+use crate::atomic_write::write_atomically;
 use crate::model::{Grl, GrlConfig};
 use crate::web_format::{self, Provenance, StorageDType};
 

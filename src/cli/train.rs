@@ -1,8 +1,9 @@
-//! `grl train` and `grl eval`.
+//! `grl train` (with a progress bar over steps) and `grl eval`.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Backend;
 use super::backend::choose;
@@ -10,7 +11,7 @@ use super::convert::resolve_config;
 use crate::restore::RestoreOptions;
 use crate::train::degrade::{Degradation, Sigma};
 use crate::train::eval::{degradation_of, evaluate, table};
-use crate::train::trainer::{RunFiles, TrainSettings};
+use crate::train::trainer::{RunFiles, TrainHooks, TrainOutcome, TrainSettings, Validation};
 use crate::web_format::{self, Provenance};
 
 #[derive(Args, Debug)]
@@ -115,7 +116,52 @@ pub fn train(args: TrainArgs) -> Result<(), String> {
         license: args.license.clone(),
     };
     let files = RunFiles { run_dir: args.run, output: args.output, provenance, dtype: args.dtype.into(), stop_after: args.stop_after };
-    crate::train::trainer::train(&settings, &files)
+    let mut hooks = StepBar { run_dir: files.run_dir.clone(), bar: ProgressBar::hidden() };
+    let outcome = crate::train::trainer::train(&settings, &files, &mut hooks)?;
+    hooks.bar.finish();
+    match outcome {
+        TrainOutcome::Stopped { step, steps } => {
+            println!("stopped at step {step} of {steps}: run the same command again to resume")
+        }
+        TrainOutcome::Finished { steps, bytes, val_psnr } => println!(
+            "{} written: {bytes} bytes, validation {:.2} dB after {steps} steps",
+            files.output.display(),
+            val_psnr.unwrap_or(f64::NAN)
+        ),
+    }
+    Ok(())
+}
+
+/// Training progress on the terminal: a bar over the steps and a line per validation.
+struct StepBar {
+    run_dir: PathBuf,
+    /// Hidden until training starts.
+    bar: ProgressBar,
+}
+
+impl TrainHooks for StepBar {
+    fn started(&mut self, step: usize, steps: usize, resumed: bool) {
+        if resumed {
+            println!("resuming {} at step {step}", self.run_dir.display());
+        }
+        self.bar = ProgressBar::new(steps as u64).with_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        self.bar.set_position(step as u64);
+    }
+
+    fn step(&mut self, step: usize) {
+        self.bar.set_position(step as u64);
+    }
+
+    fn validated(&mut self, v: &Validation) {
+        self.bar.set_message(format!("loss {:.4} lr {:.1e} val {:.2} dB", v.loss, v.lr, v.psnr));
+        let line = format!("step {}: loss {:.5}, lr {:.2e}, validation {:.2} dB", v.step, v.loss, v.lr, v.psnr);
+        // A hidden bar (output not a terminal, e.g. a log file) drops println: print directly.
+        if self.bar.is_hidden() { println!("{line}") } else { self.bar.println(line) }
+    }
 }
 
 #[derive(Args, Debug)]

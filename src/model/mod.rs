@@ -21,6 +21,8 @@
 //! ```
 
 pub mod affine_transform;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod attention_fixture;
 pub mod block;
 pub mod cab;
 pub mod config;

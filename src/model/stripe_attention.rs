@@ -111,4 +111,27 @@ mod tests {
             }
         }
     }
+
+    /// Unshifted horizontal and shifted vertical stripes against values computed from GRL.md's
+    /// equations.
+    #[test]
+    fn forward_matches_the_fixture() {
+        use crate::model::attention_fixture as fixture;
+        let device = Device::flex();
+        let (_, tables) = crate::model::tables::small_test_tables(&device);
+        let (qkv, anchor) = (fixture::qkv(&device), fixture::anchor(&device));
+        for (orientation, shift, name) in
+            [(StripeOrientation::Horizontal, false, "stripe_h"), (StripeOrientation::Vertical, true, "stripe_v_shifted")]
+        {
+            let attn = AnchorStripeAttention {
+                attn_transform1: fixture::transform(20, &device),
+                attn_transform2: fixture::transform(30, &device),
+                num_heads: fixture::HEADS,
+                orientation,
+                shift,
+            };
+            let out = attn.forward(qkv.clone(), anchor.clone(), fixture::SIZE, tables.stripe(orientation));
+            fixture::assert_matches(out, name);
+        }
+    }
 }

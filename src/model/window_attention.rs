@@ -194,4 +194,17 @@ mod tests {
             assert!(out.is_finite().all().into_scalar::<bool>());
         }
     }
+
+    /// Plain and shifted windows against values computed from GRL.md's equations.
+    #[test]
+    fn forward_matches_the_fixture() {
+        use crate::model::attention_fixture as fixture;
+        let device = Device::flex();
+        let (_, tables) = crate::model::tables::small_test_tables(&device);
+        for (shift, name) in [(false, "window"), (true, "window_shifted")] {
+            let attn_transform = fixture::transform(10, &device);
+            let attn = WindowAttention { attn_transform, num_heads: fixture::HEADS, shift };
+            fixture::assert_matches(attn.forward(fixture::qkv(&device), fixture::SIZE, &tables.window), name);
+        }
+    }
 }

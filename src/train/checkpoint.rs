@@ -9,7 +9,7 @@ use burn::optim::ModuleOptimizer;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::image_io::write_atomically;
+use crate::atomic_write::write_atomically;
 use crate::model::Grl;
 
 /// What a checkpoint records beside the tensors.

@@ -1,5 +1,5 @@
 //! The training loop: seeded patches and degradations, L1 loss, Adam with a cosine learning
-//! rate, periodic validation PSNR, checkpoints and resume, a progress bar.
+//! rate, periodic validation PSNR, checkpoints and resume; progress goes to [`TrainHooks`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -16,7 +15,7 @@ use super::checkpoint::{self, Progress};
 use super::data::{PatchSampler, Planar, load_folder};
 use super::degrade::Degradation;
 use super::metrics::psnr;
-use crate::cli::image_io::write_atomically;
+use crate::atomic_write::write_atomically;
 use crate::model::{Grl, GrlConfig};
 use crate::web_format::{self, Provenance, StorageDType};
 
@@ -58,6 +57,39 @@ pub struct RunFiles {
     /// Stop (with a checkpoint) after this many steps of this invocation: training in
     /// instalments. The next call resumes.
     pub stop_after: Option<usize>,
+}
+
+/// What the training loop reports as it runs (the CLI draws a progress bar from it); every
+/// method does nothing by default.
+pub trait TrainHooks {
+    /// Called once, before the first step of this invocation: it starts after `step` of
+    /// `steps` steps, from the run's latest checkpoint when `resumed`.
+    fn started(&mut self, _step: usize, _steps: usize, _resumed: bool) {}
+    /// Called after each optimizer step, with the number of steps done.
+    fn step(&mut self, _step: usize) {}
+    /// Called after each validation (a checkpoint follows).
+    fn validated(&mut self, _validation: &Validation) {}
+}
+
+/// One validation: the state of the run after `step` steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validation {
+    pub step: usize,
+    /// Mean L1 loss of the steps since the previous validation.
+    pub loss: f64,
+    /// Learning rate of the last step.
+    pub lr: f64,
+    /// Mean validation PSNR, dB.
+    pub psnr: f64,
+}
+
+/// How a call of [`train`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainOutcome {
+    /// `stop_after` was reached after `step` of `steps` steps; a checkpoint holds the run.
+    Stopped { step: usize, steps: usize },
+    /// All `steps` are done and the model, `bytes` long, is written to the output.
+    Finished { steps: usize, bytes: usize, val_psnr: Option<f64> },
 }
 
 /// The schedule: a linear warm-up over the first 2% of the steps (attention layers diverge
@@ -118,8 +150,9 @@ fn validate(model: &Grl, pairs: &[(Planar, image::RgbImage)], scale: usize) -> f
     total / pairs.len() as f64
 }
 
-/// Trains (or resumes) the run in `files.run_dir`, then writes the model to `files.output`.
-pub fn train(settings: &TrainSettings, files: &RunFiles) -> Result<(), String> {
+/// Trains (or resumes) the run in `files.run_dir`, then writes the model to `files.output`;
+/// `hooks` hear of each step and validation.
+pub fn train(settings: &TrainSettings, files: &RunFiles, hooks: &mut impl TrainHooks) -> Result<TrainOutcome, String> {
     let degradation = Degradation::parse(&settings.degradation)?;
     check_settings(settings, &degradation)?;
     check_run_dir(&files.run_dir, settings)?;
@@ -129,13 +162,8 @@ pub fn train(settings: &TrainSettings, files: &RunFiles) -> Result<(), String> {
     let sampler = PatchSampler::new(images, settings.patch)?;
     let val = validation_pairs(settings, &degradation)?;
 
-    let (mut model, mut optim, mut progress) = start(settings, &files.run_dir, &device)?;
-    let bar = ProgressBar::new(settings.steps as u64).with_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_position(progress.step as u64);
+    let (mut model, mut optim, mut progress, resumed) = start(settings, &files.run_dir, &device)?;
+    hooks.started(progress.step, settings.steps, resumed);
     let mut log = std::fs::OpenOptions::new().create(true).append(true).open(files.run_dir.join("log.csv"))
         .map_err(|e| format!("cannot write the log: {e}"))?;
     let mut loss_sum = 0.0;
@@ -153,55 +181,46 @@ pub fn train(settings: &TrainSettings, files: &RunFiles) -> Result<(), String> {
         loss_sum += loss.into_scalar::<f32>() as f64;
         loss_count += 1;
         progress.step += 1;
-        bar.set_position(progress.step as u64);
+        hooks.step(progress.step);
 
         if progress.step % settings.val_every == 0 || progress.step == settings.steps {
             let val_psnr = validate(&model, &val, degradation.scale());
             let mean_loss = loss_sum / loss_count as f64;
             progress.val_psnr = Some(val_psnr);
             writeln!(log, "{},{mean_loss:.6},{lr:.3e},{val_psnr:.3}", progress.step).map_err(|e| e.to_string())?;
-            bar.set_message(format!("loss {mean_loss:.4} lr {lr:.1e} val {val_psnr:.2} dB"));
-            let line = format!("step {}: loss {mean_loss:.5}, lr {lr:.2e}, validation {val_psnr:.2} dB", progress.step);
-            // A hidden bar (output not a terminal, e.g. a log file) drops println: print directly.
-            if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
+            hooks.validated(&Validation { step: progress.step, loss: mean_loss, lr, psnr: val_psnr });
             (loss_sum, loss_count) = (0.0, 0);
             checkpoint::save(&files.run_dir, &model, &optim, &progress)?;
         }
     }
-    bar.finish();
     if progress.step < settings.steps {
         checkpoint::save(&files.run_dir, &model, &optim, &progress)?;
-        println!("stopped at step {} of {}: run the same command again to resume", progress.step, settings.steps);
-        return Ok(());
+        return Ok(TrainOutcome::Stopped { step: progress.step, steps: settings.steps });
     }
     let bytes = web_format::save(&model.valid(), &files.provenance, files.dtype)?;
     write_atomically(&files.output, &bytes)?;
-    println!(
-        "{} written: {} bytes, validation {:.2} dB after {} steps",
-        files.output.display(),
-        bytes.len(),
-        progress.val_psnr.unwrap_or(f64::NAN),
-        progress.step
-    );
-    Ok(())
+    Ok(TrainOutcome::Finished { steps: progress.step, bytes: bytes.len(), val_psnr: progress.val_psnr })
 }
 
-/// A fresh model and optimizer, or the run's latest checkpoint.
-fn start(settings: &TrainSettings, run_dir: &Path, device: &Device) -> Result<(Grl, ModuleOptimizer, Progress), String> {
+/// A fresh model and optimizer, or the run's latest checkpoint (then `true`).
+fn start(
+    settings: &TrainSettings,
+    run_dir: &Path,
+    device: &Device,
+) -> Result<(Grl, ModuleOptimizer, Progress, bool), String> {
     let model = settings.config.init(device);
     let optim = AdamConfig::new().init();
     match checkpoint::latest(run_dir)? {
         Some(dir) => {
-            let resumed = checkpoint::load(&dir, model, optim)?;
-            println!("resuming {} at step {}", run_dir.display(), resumed.2.step);
-            Ok(resumed)
+            let (model, optim, progress) = checkpoint::load(&dir, model, optim)?;
+            Ok((model, optim, progress, true))
         }
         None => {
             let model = match &settings.init {
                 Some(path) => initial_weights(path, &settings.config, device)?,
                 None => model,
             };
-            Ok((model, optim, Progress { step: 0, val_psnr: None }))
+            Ok((model, optim, Progress { step: 0, val_psnr: None }, false))
         }
     }
 }
