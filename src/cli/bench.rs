@@ -31,6 +31,8 @@ pub struct BenchArgs<'a> {
     pub runs: usize,
     pub seed: u64,
     pub json: bool,
+    /// The plain-ops twins instead of the fused kernels.
+    pub plain: bool,
 }
 
 /// One measured case.
@@ -82,19 +84,21 @@ pub fn bench(args: BenchArgs<'_>) -> Result<(), String> {
     if let Some(&side) = args.sizes.iter().find(|&&s| s == 0 || s > MAX_SIDE) {
         return Err(format!("--size {side} is out of range: expected 1 to {MAX_SIDE} pixels"));
     }
+    crate::model::kernels::use_plain_ops(args.plain);
     let chosen = choose(args.backend)?;
     let (grl, described) = load_model(args.model, args.seed, &chosen.device)?;
     let threads = rayon::current_num_threads();
     let backend = if args.backend == Backend::Cpu { "cpu" } else { "wgpu" };
+    let kernels = if args.plain { "plain ops" } else { "fused kernels" };
     if !args.json {
         let params = burn::module::Module::num_params(&grl) as f64 / 1e6;
-        println!("{described}: {params:.2} M parameters, on {}, {threads} CPU threads, median of {} runs after a warm-up", chosen.name, args.runs);
+        println!("{described}: {params:.2} M parameters, on {}, {threads} CPU threads, {kernels}, median of {} runs after a warm-up", chosen.name, args.runs);
         println!("{:>9}  {:>9}  {:>9}  {:>9}  {:>8}  {:>8}  {:>8}  {:>9}", "input", "median s", "min s", "max s", "MP/s", "GFLOP", "GFLOP/s", "peak MiB");
     }
     for &size in args.sizes {
         let case = run_case(&grl, &chosen.device, size, args.runs, args.backend == Backend::Cpu)?;
         if args.json {
-            println!("{}", json_line(args.model, backend, threads, &case));
+            println!("{}", json_line(args.model, backend, threads, args.plain, &case));
         } else {
             let peak = case.peak_bytes.map_or("-".into(), |b| format!("{:.1}", b as f64 / (1u64 << 20) as f64));
             println!(
@@ -114,9 +118,10 @@ pub fn bench(args: BenchArgs<'_>) -> Result<(), String> {
 }
 
 /// One JSON object for `--json`.
-fn json_line(model: &str, backend: &str, threads: usize, case: &Case) -> String {
+fn json_line(model: &str, backend: &str, threads: usize, plain: bool, case: &Case) -> String {
     serde_json::json!({
         "model": model,
+        "kernels": if plain { "plain" } else { "fused" },
         "size": case.size,
         "backend": backend,
         "threads": threads,
@@ -232,7 +237,7 @@ mod tests {
         assert_eq!(even.median(), 3.0);
         assert!((case.megapixels_per_s() - 0.01).abs() < 1e-12);
         assert!((case.gflops_per_s() - 4.0).abs() < 1e-12);
-        let json: serde_json::Value = serde_json::from_str(&json_line("m", "cpu", 2, &even)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json_line("m", "cpu", 2, false, &even)).unwrap();
         for key in ["model", "size", "backend", "threads", "median_s", "min_s", "max_s", "gflops", "peak_bytes"] {
             assert!(json.get(key).is_some(), "{key} missing in {json}");
         }

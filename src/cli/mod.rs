@@ -87,6 +87,9 @@ enum Command {
         /// One JSON object per size on its own line instead of the table.
         #[arg(long)]
         json: bool,
+        /// Run the plain-ops twins instead of the fused kernels (to compare the two).
+        #[arg(long)]
+        plain: bool,
     },
     /// Train a model on a folder of clean photos (CPU), with checkpoints; run it again with
     /// the same arguments to resume.
@@ -184,7 +187,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
             let options = crate::restore::RestoreOptions { tile, overlap, batch: batch.0 };
             restore::restore(&model, &input, &output, options, backend)
         }
-        Command::Bench { model, size, backend, runs, seed, json } => bench::bench(bench::BenchArgs {
+        Command::Bench { model, size, backend, runs, seed, json, plain } => bench::bench(bench::BenchArgs {
             model: &model,
             sizes: &size,
             backend: match backend {
@@ -194,6 +197,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
             runs: runs as usize,
             seed,
             json,
+            plain,
         }),
         Command::Train(args) => train::train(args),
         Command::Eval(args) => train::eval(args),

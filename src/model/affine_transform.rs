@@ -11,6 +11,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::tables::ShiftMask;
+use super::{cpu_attention, kernels};
 
 /// Upper bound of the logit scale, `ln(1 / 0.01)`: the temperature is at most 100.
 pub const MAX_LOGIT_SCALE: f64 = 4.605_170_185_988_091; // ln(100)
@@ -131,11 +132,27 @@ impl AffineTransform {
         let n_k = k.dims()[2];
         let q = l2_normalize(q) * self.temperature();
         let k = l2_normalize(k);
-        let bias = self.bias(table, index, n_q, n_k).unsqueeze::<4>(); // [1, heads, n_q, n_k]
-        match mask {
-            None => attend(q, k, v, bias),
-            Some(mask) => attend_shifted(q, k, v, bias, mask),
+        let bias = self.bias(table, index, n_q, n_k);
+        if kernels::fused_cpu_attention(&q.device()) {
+            return cpu_attention::attend(q, k, v, bias, mask.map(ShiftMask::ids));
         }
+        attend_plain(q, k, v, bias, mask)
+    }
+}
+
+/// The plain-ops path of [`AffineTransform::forward`] (every backend but the CPU's, autodiff
+/// included), after normalisation and temperature: Burn's `attention` op.
+///
+/// # Shapes
+///
+/// - q: `[B * nW, heads, n_q, d]`; k: `[B * nW, heads, n_k, d]`; v: `[B * nW, heads, n_k, d_v]`
+/// - bias: `[heads, n_q, n_k]`
+/// - output: `[B * nW, heads, n_q, d_v]`
+pub fn attend_plain(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<3>, mask: Option<&ShiftMask>) -> Tensor<4> {
+    let bias = bias.unsqueeze::<4>(); // [1, heads, n_q, n_k]
+    match mask {
+        None => attend(q, k, v, bias),
+        Some(mask) => attend_shifted(q, k, v, bias, mask),
     }
 }
 
@@ -341,6 +358,32 @@ mod tests {
             let got = transform.forward(q.clone(), q.clone(), q.clone(), table.clone(), index.clone(), Some(&mask));
             let expected = naive(&transform, q.clone(), q.clone(), q, bias.clone(), Some(mask.full()));
             got.into_data().assert_approx_eq::<f32>(&expected.into_data(), summation_order());
+        }
+    }
+
+    /// The fused CPU kernel against its plain-ops twin (Burn's attention op) on shapes that
+    /// cross its 64-query blocks: windows of 10 x 9 query and 10 x 10 key tokens, masked by
+    /// region ids on the border windows only.
+    #[test]
+    fn cpu_kernel_matches_its_plain_ops_twin() {
+        use crate::model::cpu_attention;
+        use crate::model::tables::ShiftMask;
+        let device = Device::flex();
+        let (heads, n_q, n_k, windows) = (2, 90, 100, 4);
+        let ids = |n: usize| {
+            // Window 3 (the last) has two regions; the others one.
+            let values: Vec<i64> = (0..windows * n).map(|i| if i / n == 3 && i % n >= n / 2 { 1 } else { 0 }).collect();
+            Tensor::<2, Int>::from_data(TensorData::new(values, [windows, n]), &device)
+        };
+        let mask = ShiftMask::new([2, 2], ids(n_q), ids(n_k));
+        let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+        let (q, k, v) = (random([2 * windows, heads, n_q, 8]), random([2 * windows, heads, n_k, 8]), random([2 * windows, heads, n_k, 5]));
+        let bias = Tensor::<3>::random([heads, n_q, n_k], Distribution::Uniform(0.0, 16.0), &device);
+        for shift in [None, Some(&mask)] {
+            let fused = cpu_attention::attend(q.clone(), k.clone(), v.clone(), bias.clone(), shift.map(ShiftMask::ids));
+            let plain = attend_plain(q.clone(), k.clone(), v.clone(), bias.clone(), shift);
+            assert_eq!(fused.dims(), [2 * windows, heads, n_q, 5]);
+            fused.into_data().assert_approx_eq::<f32>(&plain.into_data(), summation_order());
         }
     }
 }

@@ -5,6 +5,7 @@
 use burn::tensor::{Int, Tensor};
 
 use crate::Size;
+use crate::model::cpu_attention::RegionIds;
 
 /// Value added to the attention logits of token pairs from different regions of a shifted
 /// window (Swin's convention; not `-inf`, so it is part of the computation to reproduce).
@@ -111,6 +112,11 @@ pub struct ShiftMask {
 }
 
 impl ShiftMask {
+    /// The region ids of queries and keys, for kernels that mask from them directly.
+    pub fn ids(&self) -> RegionIds<'_> {
+        RegionIds { query: &self.query_ids, key: &self.key_ids }
+    }
+
     /// Builds the border masks from the region ids of queries and keys.
     ///
     /// # Shapes

@@ -1,0 +1,273 @@
+//! Fused attention on the CPU: `softmax(q kᵀ + bias + mask) v` for every (window, head), the
+//! windows in parallel, the shift mask computed from region ids, nothing N x N kept.
+//!
+//! Burn's CPU attention (flex) runs GRL's 1024-token windows through its flash loop: 64 keys at a
+//! time, each score rescaled, biased and exponentiated by scalar code with a libm `exp`; that
+//! loop took 45-60% of a GRL forward (`docs/performance.md`). Here a block of 64 queries gets its
+//! whole score rows from one matrix product (`gemm`, the crate flex itself uses), the bias,
+//! mask, softmax and normalisation run over each row while it is in cache, with an `exp` that
+//! vectorises (AVX2 + FMA where the CPU has them), and a second product gives the output.
+//!
+//! The plain-ops twin is [`super::affine_transform`]'s path on Burn's `attention` op; the tests
+//! compare the two, and the parity suite runs the whole model through this one.
+
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::tables::MASK_VALUE;
+
+/// Queries per block: a block's scores (64 x up to 4096 keys, 1 MiB at most) stay in L2.
+const QUERY_BLOCK: usize = 64;
+
+/// Region ids of the query and key tokens of each window (`[nW, n_q]`, `[nW, n_k]`): a score is
+/// masked when the two ids differ.
+pub struct RegionIds<'a> {
+    pub query: &'a Tensor<2, Int>,
+    pub key: &'a Tensor<2, Int>,
+}
+
+/// The shapes of one call.
+#[derive(Clone, Copy)]
+struct Dims {
+    n_q: usize,
+    n_k: usize,
+    d: usize,
+    d_v: usize,
+}
+
+/// `softmax(q kᵀ + bias [+ mask]) v` with the mask from region ids.
+///
+/// # Shapes
+///
+/// - q: `[B * nW, heads, n_q, d]` (windows row-major within each image); k: `[B * nW, heads, n_k, d]`
+/// - v: `[B * nW, heads, n_k, d_v]`
+/// - bias: `[heads, n_q, n_k]`
+/// - ids: `[nW, n_q]` and `[nW, n_k]`
+/// - output: `[B * nW, heads, n_q, d_v]`
+pub fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<3>, ids: Option<RegionIds<'_>>) -> Tensor<4> {
+    let device = q.device();
+    let [batch, heads, n_q, d] = q.dims();
+    let [_, _, n_k, d_v] = v.dims();
+    let dims = Dims { n_q, n_k, d, d_v };
+    let floats = |t: TensorData| t.convert::<f32>().try_into_vec::<f32>().expect("converted to f32");
+    let ints = |t: &Tensor<2, Int>| t.clone().into_data().convert::<i64>().try_into_vec::<i64>().expect("converted to i64");
+    let (q, k, v, bias) = (floats(q.into_data()), floats(k.into_data()), floats(v.into_data()), floats(bias.into_data()));
+    let ids = ids.map(|ids| WindowIds::new(ints(ids.query), ints(ids.key), n_q, n_k));
+    let mut out = vec![0.0f32; batch * heads * n_q * d_v];
+    let run = |scratch: &mut Vec<f32>, (item, out): (usize, &mut [f32])| {
+        let (b, h) = (item / heads, item % heads);
+        let head = Head {
+            q: &q[item * n_q * d..][..n_q * d],
+            k: &k[item * n_k * d..][..n_k * d],
+            v: &v[item * n_k * d_v..][..n_k * d_v],
+            bias: &bias[h * n_q * n_k..][..n_q * n_k],
+            window: ids.as_ref().and_then(|ids| ids.window(b)),
+        };
+        head.attend(dims, out, scratch);
+    };
+    for_each_head(&mut out, n_q * d_v, n_k, run);
+    Tensor::from_data(TensorData::new(out, [batch, heads, n_q, d_v]), &device)
+}
+
+/// Runs `run` on every `[n_q, d_v]` output chunk with its index, in parallel natively.
+fn for_each_head(out: &mut [f32], chunk: usize, n_k: usize, run: impl Fn(&mut Vec<f32>, (usize, &mut [f32])) + Sync + Send) {
+    let scratch = || vec![0.0f32; QUERY_BLOCK * n_k];
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_exact_mut(chunk).enumerate().for_each_init(scratch, run);
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let mut buffer = scratch();
+        out.chunks_exact_mut(chunk).enumerate().for_each(|item| run(&mut buffer, item));
+    }
+}
+
+/// Per-window region ids, with the windows whose tokens all share one id (no mask) marked.
+struct WindowIds {
+    query: Vec<i64>,
+    key: Vec<i64>,
+    masked: Vec<bool>,
+    n_q: usize,
+    n_k: usize,
+}
+
+/// One window's ids: `(query ids, key ids)`.
+type Ids<'a> = (&'a [i64], &'a [i64]);
+
+impl WindowIds {
+    fn new(query: Vec<i64>, key: Vec<i64>, n_q: usize, n_k: usize) -> Self {
+        let masked = query
+            .chunks_exact(n_q)
+            .zip(key.chunks_exact(n_k))
+            .map(|(q, k)| q.iter().chain(k).any(|&id| id != q[0]))
+            .collect();
+        WindowIds { query, key, masked, n_q, n_k }
+    }
+
+    /// The ids of batch item `b`'s window, `None` when nothing in it is masked.
+    fn window(&self, b: usize) -> Option<Ids<'_>> {
+        let w = b % self.masked.len();
+        self.masked[w].then(|| (&self.query[w * self.n_q..(w + 1) * self.n_q], &self.key[w * self.n_k..(w + 1) * self.n_k]))
+    }
+}
+
+/// One (window, head): row-major slices.
+struct Head<'a> {
+    q: &'a [f32],
+    k: &'a [f32],
+    v: &'a [f32],
+    bias: &'a [f32],
+    window: Option<Ids<'a>>,
+}
+
+impl Head<'_> {
+    /// Writes `out = softmax(q kᵀ + bias + mask) v`, `[n_q, d_v]`, a block of queries at a time.
+    fn attend(&self, dims: Dims, out: &mut [f32], scratch: &mut [f32]) {
+        let Dims { n_q, n_k, d, d_v, .. } = dims;
+        for start in (0..n_q).step_by(QUERY_BLOCK) {
+            let rows = QUERY_BLOCK.min(n_q - start);
+            let scores = &mut scratch[..rows * n_k];
+            // scores[rows, n_k] = q[start.., d] · k[n_k, d]ᵀ
+            matmul(scores, &self.q[start * d..], self.k, [rows, n_k, d], [d, 1], [1, d]);
+            for (r, row) in scores.chunks_exact_mut(n_k).enumerate() {
+                let qi = start + r;
+                let mask = self.window.map(|(query, key)| (query[qi], key));
+                softmax_row(row, &self.bias[qi * n_k..(qi + 1) * n_k], mask);
+            }
+            // out[start.., d_v] = scores[rows, n_k] · v[n_k, d_v]
+            matmul(&mut out[start * d_v..(start + rows) * d_v], scores, self.v, [rows, d_v, n_k], [n_k, 1], [d_v, 1]);
+        }
+    }
+}
+
+/// `dst[m, n] = lhs[m, k] · rhs[k, n]`, `dst` row-major and dense; `lhs_strides` and
+/// `rhs_strides` are (row, column) strides.
+fn matmul(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, n, k]: [usize; 3], lhs_strides: [usize; 2], rhs_strides: [usize; 2]) {
+    assert!(dst.len() >= m * n && lhs.len() > (m - 1) * lhs_strides[0] + (k - 1) * lhs_strides[1]);
+    assert!(rhs.len() > (k - 1) * rhs_strides[0] + (n - 1) * rhs_strides[1]);
+    // SAFETY: the asserts above keep every index gemm reads or writes inside the slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_strides[1] as isize,
+            lhs_strides[0] as isize,
+            rhs.as_ptr(),
+            rhs_strides[1] as isize,
+            rhs_strides[0] as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// One score row in place: `+ bias`, `+ MASK_VALUE` where the key's region id differs from the
+/// query's, then softmax.
+fn softmax_row(row: &mut [f32], bias: &[f32], mask: Option<(i64, &[i64])>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        return unsafe { softmax_row_avx2(row, bias, mask) };
+    }
+    softmax_row_portable(row, bias, mask)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_row_avx2(row: &mut [f32], bias: &[f32], mask: Option<(i64, &[i64])>) {
+    softmax_row_portable(row, bias, mask)
+}
+
+#[inline(always)]
+fn softmax_row_portable(row: &mut [f32], bias: &[f32], mask: Option<(i64, &[i64])>) {
+    for (s, b) in row.iter_mut().zip(bias) {
+        *s += b;
+    }
+    if let Some((id, keys)) = mask {
+        let masked = MASK_VALUE as f32;
+        for (s, &key) in row.iter_mut().zip(keys) {
+            *s += if key != id { masked } else { 0.0 };
+        }
+    }
+    let max = lanes(row, f32::NEG_INFINITY, f32::max);
+    for s in row.iter_mut() {
+        *s = exp(*s - max);
+    }
+    let inverse = 1.0 / lanes(row, 0.0, |a, b| a + b);
+    for s in row.iter_mut() {
+        *s *= inverse;
+    }
+}
+
+/// Folds `values` with `f` over 8 independent lanes (so that it vectorises), then the lanes.
+#[inline(always)]
+fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
+    let mut acc = [init; 8];
+    let chunks = values.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a = f(*a, x);
+        }
+    }
+    tail.iter().fold(acc.into_iter().fold(init, f), |a, &x| f(a, x))
+}
+
+/// `e^x` for `x <= 0` (a softmax's shifted logits), within 2 ulp of `f32::exp`, branch-free so
+/// that loops over it vectorise: `x = n ln 2 + r`, a degree-6 polynomial for `e^r` (Cephes'
+/// `expf`), `2^n` from the exponent bits. Below -87 it returns about 1e-38 instead of a
+/// subnormal or 0: nothing next to the row's maximum term, which is 1.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
+    let x = x.max(-87.0);
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.987_569_1e-4;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 5.000_000_1e-1;
+    let e_r = p * r * r + r + 1.0;
+    // The low bits of `shifted` hold n (two's complement): 2^n has exponent bits n + 127.
+    let n_bits = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    e_r * f32::from_bits(((n_bits + 127) as u32) << 23)
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_within_two_ulp_of_std() {
+        for i in 0..=200_000 {
+            let x = -87.0 * i as f32 / 200_000.0;
+            let (got, want) = (exp(x), x.exp());
+            assert!((got - want).abs() <= 2.0 * f32::EPSILON * want, "exp({x}) = {got}, expected {want}");
+        }
+        assert!(exp(-1000.0) > 0.0 && exp(-1000.0) < 1e-37);
+    }
+
+    #[test]
+    fn lanes_fold_every_value() {
+        let values: Vec<f32> = (0..19).map(|i| i as f32).collect();
+        assert_eq!(lanes(&values, 0.0, |a, b| a + b), 171.0);
+        assert_eq!(lanes(&values, f32::NEG_INFINITY, f32::max), 18.0);
+    }
+}

@@ -1,0 +1,23 @@
+//! Which implementation of an operation runs: the project's fused kernels (the default) or
+//! their plain-ops twins on Burn's operations, which every kernel keeps for comparison
+//! (`grl bench --plain`) and for the paths a kernel does not cover (autodiff in training).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::tensor::Device;
+
+/// Set by [`use_plain_ops`]: process-wide, as a benchmark's switch is.
+static PLAIN: AtomicBool = AtomicBool::new(false);
+
+/// Makes every later forward in this process take the plain-ops paths (`true`) or the fused
+/// kernels (`false`, the default).
+pub fn use_plain_ops(plain: bool) {
+    PLAIN.store(plain, Ordering::Relaxed);
+}
+
+/// Whether attention on `device` runs the fused CPU kernel ([`super::cpu_attention`]): on
+/// Burn's CPU backend without autodiff (the kernel computes no gradients), unless plain ops
+/// were asked for.
+pub fn fused_cpu_attention(device: &Device) -> bool {
+    !PLAIN.load(Ordering::Relaxed) && !device.is_autodiff() && *device == Device::flex()
+}
