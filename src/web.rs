@@ -201,7 +201,7 @@ impl RestorerInfo {
         let p = &info.provenance;
         RestorerInfo {
             name: p.name.clone(),
-            task: p.task.clone(),
+            task: p.task.to_string(),
             scale: info.config.upscale,
             in_channels: info.config.in_channels,
             out_channels: info.config.out_channels(),

@@ -7,6 +7,7 @@ use clap::Args;
 use super::Backend;
 use super::backend::choose;
 use super::convert::resolve_config;
+use crate::model::Task;
 use crate::restore::RestoreOptions;
 use crate::train::degrade::{Degradation, Sigma};
 use crate::train::eval::{degradation_of, evaluate, table};
@@ -91,13 +92,13 @@ pub fn train(args: TrainArgs) -> Result<(), String> {
         init: args.init.clone(),
     };
     let (task, noise_level) = match degradation {
-        Degradation::Noise(Sigma::Fixed(s)) => ("dn", s.round() as u32),
-        Degradation::Noise(_) => ("dn", 0),
-        Degradation::Bicubic { .. } => ("sr", 0),
+        Degradation::Noise(Sigma::Fixed(s)) => (Task::Dn, s.round() as u32),
+        Degradation::Noise(_) => (Task::Dn, 0),
+        Degradation::Bicubic { .. } => (Task::Sr, 0),
     };
     let provenance = Provenance {
         name: args.name.clone(),
-        task: task.into(),
+        task,
         noise_level,
         jpeg_quality: 0,
         source: format!(

@@ -8,9 +8,10 @@ use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::block::BlockConfig;
-use super::config::{GrlConfig, Upsampler};
+use super::config::GrlConfig;
 use super::intermediates::{Intermediates, Probe, child, record_map, record_tokens};
 use super::mixed_attention::MixedAttentionConfig;
+use super::settings::Upsampler;
 use super::stage::{TransformerStage, TransformerStageConfig};
 use super::tables::TableIndexMask;
 use super::upsample::{Upsample, UpsampleConfig};
@@ -82,10 +83,10 @@ impl GrlConfig {
                     self.anchor_window_down_factor,
                 )
                 .with_qkv_bias(self.qkv_bias)
-                .with_anchor_pooling(self.anchor_pooling().expect("validated"));
+                .with_anchor_pooling(self.anchor_proj_type);
                 let block = BlockConfig::new(attn, self.mlp_hidden_dim())
                     .with_local_connection(self.local_connection)
-                    .with_res_scale(self.res_scale());
+                    .with_res_scale(self.init_method.res_scale());
                 TransformerStageConfig::new(self.depths[i], block).with_stripe_shift(self.stripe_shift).init(device)
             })
             .collect();
@@ -104,7 +105,7 @@ impl GrlConfig {
             conv_last: None,
             config: self.clone(),
         };
-        match self.upsampler_kind().expect("validated") {
+        match self.upsampler {
             Upsampler::PixelShuffle => {
                 model.conv_before_upsample = conv(c, NUM_OUT_FEATS);
                 model.upsample = Some(UpsampleConfig::new(self.upscale, NUM_OUT_FEATS, NUM_OUT_FEATS).init(device));
@@ -209,7 +210,7 @@ impl Grl {
         record_map(&mut probe, "conv_after_body", &body);
         let features = body + first;
 
-        let out = match config.upsampler_kind().expect("validated") {
+        let out = match config.upsampler {
             Upsampler::PixelShuffle => {
                 let x = leaky_relu(conv(&self.conv_before_upsample).forward(features), LRELU_SLOPE_BEFORE_UPSAMPLE);
                 let x = self.upsample.as_ref().expect("built with pixelshuffle").forward(x);
@@ -283,12 +284,12 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
-    fn tiny(upsampler: &str, upscale: usize, in_channels: usize) -> GrlConfig {
+    fn tiny(upsampler: Upsampler, upscale: usize, in_channels: usize) -> GrlConfig {
         GrlConfig {
             in_channels,
             embed_dim: 16,
             upscale,
-            upsampler: upsampler.into(),
+            upsampler,
             depths: vec![2],
             num_heads_window: vec![2],
             num_heads_stripe: vec![2],
@@ -322,17 +323,17 @@ mod tests {
     fn every_tail_gives_the_output_shape() {
         let device = Device::flex();
         let cases = [
-            (tiny("pixelshuffle", 2, 3), [1, 3, 22, 26]),
-            (tiny("pixelshuffle", 3, 1), [1, 1, 33, 39]),
-            (tiny("pixelshuffledirect", 4, 3), [1, 3, 44, 52]),
-            (tiny("nearest+conv", 4, 3), [1, 3, 44, 52]),
-            (tiny("", 1, 1), [1, 1, 11, 13]),
+            (tiny(Upsampler::PixelShuffle, 2, 3), [1, 3, 22, 26]),
+            (tiny(Upsampler::PixelShuffle, 3, 1), [1, 1, 33, 39]),
+            (tiny(Upsampler::PixelShuffleDirect, 4, 3), [1, 3, 44, 52]),
+            (tiny(Upsampler::NearestConv, 4, 3), [1, 3, 44, 52]),
+            (tiny(Upsampler::Residual, 1, 1), [1, 1, 11, 13]),
         ];
         for (config, expected) in cases {
             let model = config.init(&device);
             let x = Tensor::<4>::random([1, config.in_channels, 11, 13], Distribution::Uniform(0.0, 1.0), &device);
             let y = model.forward(x);
-            assert_eq!(y.dims(), expected, "{}", config.upsampler);
+            assert_eq!(y.dims(), expected, "{:?}", config.upsampler);
             assert!(y.is_finite().all().into_scalar::<bool>());
         }
     }
@@ -354,7 +355,7 @@ mod tests {
     #[test]
     fn six_channels_in_three_out() {
         let device = Device::flex();
-        let config = GrlConfig { out_channels: Some(3), ..tiny("", 1, 6) };
+        let config = GrlConfig { out_channels: Some(3), ..tiny(Upsampler::Residual, 1, 6) };
         let y = config.init(&device).forward(Tensor::zeros([1, 6, 8, 8], &device));
         assert_eq!(y.dims(), [1, 3, 8, 8]);
     }
@@ -362,7 +363,7 @@ mod tests {
     #[test]
     fn intermediates_are_named_like_the_reference() {
         let device = Device::flex();
-        let config = GrlConfig { local_connection: true, embed_dim: 36, ..tiny("", 1, 3) };
+        let config = GrlConfig { local_connection: true, embed_dim: 36, ..tiny(Upsampler::Residual, 1, 3) };
         let model = config.init(&device);
         let x = Tensor::<4>::random([1, 3, 8, 16], Distribution::Uniform(0.0, 1.0), &device);
         let (y, inter) = model.forward_with_intermediates(x.clone());
