@@ -1,14 +1,16 @@
 //! [`Grl`]: the whole network (reference `GRL` in `models/networks/grl.py`).
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{LayerNorm, LayerNormConfig, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::activation::leaky_relu;
-use burn::tensor::ops::PadMode;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::block::BlockConfig;
 use super::config::GrlConfig;
+use super::conv::conv3x3;
 use super::intermediates::{Intermediates, Probe, child, record_map, record_tokens};
 use super::mixed_attention::MixedAttentionConfig;
 use super::settings::Upsampler;
@@ -54,12 +56,6 @@ pub struct Grl {
     /// The hyper-parameters (not a weight).
     #[module(skip)]
     pub config: GrlConfig,
-}
-
-fn conv3x3(channels_in: usize, channels_out: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([channels_in, channels_out], [3, 3])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .init(device)
 }
 
 impl GrlConfig {
@@ -263,15 +259,14 @@ impl Grl {
 }
 
 /// Nearest-neighbour x2 upsampling (`F.interpolate(x, scale_factor=2, mode="nearest")`:
-/// output pixel (i, j) copies input pixel (i / 2, j / 2)), as a broadcast.
+/// output pixel (i, j) copies input pixel (i / 2, j / 2)).
 ///
 /// # Shapes
 ///
 /// - x: `[B, C, H, W]`
 /// - output: `[B, C, 2H, 2W]`
-pub fn nearest_2x(x: Tensor<4>) -> Tensor<4> {
-    let [b, c, h, w] = x.dims();
-    x.reshape([b, c, h, 1, w, 1]).expand([b, c, h, 2, w, 2]).reshape([b, c, 2 * h, 2 * w])
+fn nearest_2x(x: Tensor<4>) -> Tensor<4> {
+    interpolate(x, InterpolateOptions::new(InterpolateMode::Nearest).with_scale_factor([2.0, 2.0]))
 }
 
 /// An optional tail convolution that the configured upsampler always builds.

@@ -25,6 +25,7 @@ pub mod affine_transform;
 pub mod block;
 pub mod cab;
 pub mod config;
+pub mod conv;
 pub mod grl;
 pub mod intermediates;
 pub mod load;
