@@ -165,10 +165,12 @@ pub fn read_info(bytes: &[u8]) -> Result<WebModelInfo, String> {
     Ok(WebModelInfo { config, provenance, dtype, params, format_version })
 }
 
-/// Loads a web-format file into a model on `device`.
-pub fn load(bytes: &[u8], device: &Device) -> Result<(Grl, WebModelInfo), String> {
-    let info = read_info(bytes)?;
-    let (grl, _) = Grl::load_safetensors_bytes(bytes.to_vec(), &info.config, device)?;
+/// Loads a web-format file into a model on `device`. The weight store owns its bytes: pass
+/// a `Vec<u8>` to hand it over without a copy (a slice is copied once).
+pub fn load(bytes: impl Into<Vec<u8>>, device: &Device) -> Result<(Grl, WebModelInfo), String> {
+    let bytes = bytes.into();
+    let info = read_info(&bytes)?;
+    let (grl, _) = Grl::load_safetensors_bytes(bytes, &info.config, device)?;
     Ok((grl, info))
 }
 
@@ -240,7 +242,7 @@ mod tests {
             assert_eq!(info.config.embed_dim, 16);
             assert_eq!(info.provenance.noise_level, 25);
             assert_eq!(info.format_version, FORMAT_VERSION);
-            let (grl, _) = load(&bytes, &Device::flex()).unwrap();
+            let (grl, _) = load(bytes, &Device::flex()).unwrap();
             assert_eq!(grl.config, info.config);
         }
     }
@@ -276,7 +278,7 @@ mod tests {
         for (bytes, expected) in cases {
             let err = read_info(&bytes).unwrap_err();
             assert!(err.contains(expected), "expected {expected:?} in {err:?}");
-            assert!(load(&bytes, &Device::flex()).is_err());
+            assert!(load(bytes, &Device::flex()).is_err());
         }
     }
 
@@ -322,7 +324,7 @@ mod tests {
             }
             // Must return, not panic; what passes the checks must load or fail cleanly.
             if read_info(&bytes).is_ok() {
-                let _ = load(&bytes, &Device::flex());
+                let _ = load(bytes, &Device::flex());
             }
         }
     }

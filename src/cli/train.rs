@@ -142,7 +142,7 @@ pub struct EvalArgs {
 pub fn eval(args: EvalArgs) -> Result<(), String> {
     let bytes = super::bundled::read_model(&args.model)?;
     let chosen = choose(args.backend)?;
-    let (grl, info) = web_format::load(&bytes, &chosen.device).map_err(|e| format!("{}: {e}", args.model.display()))?;
+    let (grl, info) = web_format::load(bytes, &chosen.device).map_err(|e| format!("{}: {e}", args.model.display()))?;
     if let Some(sigma) = args.sigma.filter(|s| !(s.is_finite() && (0.0..=255.0).contains(s))) {
         return Err(format!("--sigma is {sigma}: expected a noise level in 0-255"));
     }
