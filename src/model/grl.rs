@@ -29,6 +29,14 @@ const LRELU_SLOPE_NEAREST: f64 = 0.2;
 
 /// GRL: a 3x3 head, residual groups of mixed window / anchored-stripe attention blocks, and a
 /// reconstruction tail. Field names follow the reference state-dict keys.
+///
+/// The tail is six optional fields, the ones [`GrlConfig::upsampler`] needs being built,
+/// rather than one enum of tail modules: Burn's `Module` derive names a parameter by its path
+/// of field names, so a `tail` field (an enum, or a struct per tail) would put `tail.` (and,
+/// for an enum, the variant's name unless the store skips it) in front of every tail key
+/// (`conv_last.weight` would become `tail.Residual.conv_last.weight`): the web-format files
+/// and the PyTorch key remapping would have to undo it, and earlier training checkpoints
+/// would no longer load.
 #[derive(Module, Debug)]
 pub struct Grl {
     /// Conv 3x3, in -> C.
@@ -275,11 +283,12 @@ fn conv(conv: &Option<Conv2d>) -> &Conv2d {
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
-    fn tiny(upsampler: Upsampler, upscale: usize, in_channels: usize) -> GrlConfig {
+    /// A small valid configuration (C = 16, one stage of two blocks, pad size 8).
+    pub(crate) fn tiny(upsampler: Upsampler, upscale: usize, in_channels: usize) -> GrlConfig {
         GrlConfig {
             in_channels,
             embed_dim: 16,

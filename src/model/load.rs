@@ -269,6 +269,36 @@ mod tests {
         }
     }
 
+    /// The tail keys the remapping targets are the model's: every upsampler's tail modules
+    /// sit at the top level under the reference names.
+    #[test]
+    fn tail_keys_are_the_reference_keys() {
+        use crate::model::Upsampler;
+        use burn::tensor::Device;
+        let device = Device::flex();
+        let body = ["conv_first.", "norm_start.", "layers.", "norm_end.", "conv_after_body."];
+        let tail_keys = |upsampler, upscale| {
+            let config = crate::model::grl::tests::tiny(upsampler, upscale, 3);
+            let tensors = config.init(&device).collect(None, None, false);
+            let mut keys: Vec<String> =
+                tensors.into_iter().map(|t| t.name).filter(|k| !body.iter().any(|b| k.starts_with(b))).collect();
+            keys.sort();
+            keys
+        };
+        let pairs = |names: &[&str]| -> Vec<String> {
+            names.iter().flat_map(|n| [format!("{n}.bias"), format!("{n}.weight")]).collect()
+        };
+        let cases = [
+            (Upsampler::PixelShuffle, 4, pairs(&["conv_before_upsample", "conv_last", "upsample.up.0", "upsample.up.1"])),
+            (Upsampler::PixelShuffleDirect, 3, pairs(&["upsample.up.0"])),
+            (Upsampler::NearestConv, 4, pairs(&["conv_before_upsample", "conv_hr", "conv_last", "conv_up1", "conv_up2"])),
+            (Upsampler::Residual, 1, pairs(&["conv_last"])),
+        ];
+        for (upsampler, upscale, expected) in cases {
+            assert_eq!(tail_keys(upsampler, upscale), expected, "{upsampler:?}");
+        }
+    }
+
     #[test]
     fn leftovers_are_classified() {
         assert!(is_derived_buffer("table_sh"));
