@@ -201,7 +201,7 @@ impl RestorerInfo {
         let p = &info.provenance;
         RestorerInfo {
             name: p.name.clone(),
-            task: p.task.clone(),
+            task: p.task.to_string(),
             scale: info.config.upscale,
             in_channels: info.config.in_channels,
             out_channels: info.config.out_channels(),
@@ -295,7 +295,7 @@ impl Restorer {
             Some(gpu) => (gpu.device.clone(), "webgpu", gpu.adapter.clone()),
             None => (Device::flex(), "cpu", CPU_ADAPTER.to_string()),
         };
-        let (grl, info) = web_format::load(&weights, &device).map_err(|e| JsError::new(&format!("cannot load the weights: {e}")))?;
+        let (grl, info) = web_format::load(weights.as_slice(), &device).map_err(|e| JsError::new(&format!("cannot load the weights: {e}")))?;
         let info = RestorerInfo::new(&info, backend, adapter);
         let weights = gpu.is_some().then_some(weights);
         let session = Session::new(grl, device, gpu);

@@ -19,6 +19,7 @@ use burn::tensor::Device;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
+use crate::model::presets::{LICENSE, Release, Task};
 use crate::model::{Grl, GrlConfig};
 
 /// The `format` metadata value.
@@ -34,8 +35,8 @@ pub struct Provenance {
     /// Model name, e.g. the released checkpoint's (`sr_grl_small_c3x4`).
     pub name: String,
     /// Task: `sr`, `dn` (denoising), `jpeg`, `dm` (demosaicking), `bsr` (real-world SR),
-    /// `db_motion`, `db_defocus`.
-    pub task: String,
+    /// `db_motion`, `db_defocus` or `unknown`.
+    pub task: Task,
     /// Noise level (sigma on the 0-255 scale) of a denoiser; 0 for blind or other tasks.
     pub noise_level: u32,
     /// JPEG quality of a JPEG artifact remover; 0 otherwise.
@@ -47,25 +48,18 @@ pub struct Provenance {
 }
 
 impl Provenance {
-    /// The provenance a released checkpoint's name tells (`dn_grl_small_c3s25`: denoising at
-    /// sigma 25; `jpeg_grl_small_c1q10`: JPEG quality 10; ...), released under the reference
-    /// repository's MIT licence.
+    /// The provenance a released checkpoint's name tells ([`Release::of_name`]:
+    /// `dn_grl_small_c3s25` is denoising at sigma 25, `jpeg_grl_small_c1q10` JPEG quality 10,
+    /// ...), released under the reference repository's MIT licence.
     pub fn from_release_name(name: &str, source: &str) -> Provenance {
-        let task = ["db_motion", "db_defocus", "bsr", "jpeg", "sr", "dn", "dm"]
-            .into_iter()
-            .find(|t| name.starts_with(&format!("{t}_")))
-            .unwrap_or("unknown");
-        let trailing_number = |marker: char| {
-            let tail = name.rsplit('_').next().unwrap_or("");
-            tail.rsplit_once(marker).and_then(|(_, n)| n.parse().ok()).unwrap_or(0)
-        };
+        let Release { task, noise_level, jpeg_quality } = Release::of_name(name);
         Provenance {
             name: name.to_string(),
-            task: task.to_string(),
-            noise_level: if task == "dn" { trailing_number('s') } else { 0 },
-            jpeg_quality: if task == "jpeg" { trailing_number('q') } else { 0 },
+            task,
+            noise_level,
+            jpeg_quality,
             source: source.to_string(),
-            license: "MIT (GRL reference release, Yawei Li 2023)".to_string(),
+            license: LICENSE.to_string(),
         }
     }
 }
@@ -171,10 +165,12 @@ pub fn read_info(bytes: &[u8]) -> Result<WebModelInfo, String> {
     Ok(WebModelInfo { config, provenance, dtype, params, format_version })
 }
 
-/// Loads a web-format file into a model on `device`.
-pub fn load(bytes: &[u8], device: &Device) -> Result<(Grl, WebModelInfo), String> {
-    let info = read_info(bytes)?;
-    let (grl, _) = Grl::load_safetensors_bytes(bytes.to_vec(), &info.config, device)?;
+/// Loads a web-format file into a model on `device`. The weight store owns its bytes: pass
+/// a `Vec<u8>` to hand it over without a copy (a slice is copied once).
+pub fn load(bytes: impl Into<Vec<u8>>, device: &Device) -> Result<(Grl, WebModelInfo), String> {
+    let bytes = bytes.into();
+    let info = read_info(&bytes)?;
+    let (grl, _) = Grl::load_safetensors_bytes(bytes, &info.config, device)?;
     Ok((grl, info))
 }
 
@@ -210,8 +206,21 @@ mod tests {
         let p = Provenance::from_release_name("jpeg_grl_small_c1q10", "x.ckpt");
         assert_eq!((p.task.as_str(), p.noise_level, p.jpeg_quality), ("jpeg", 0, 10));
         let p = Provenance::from_release_name("db_motion_grl_base_gopro", "x.ckpt");
-        assert_eq!(p.task, "db_motion");
-        assert_eq!(Provenance::from_release_name("sr_grl_tiny_c3x4", "").task, "sr");
+        assert_eq!(p.task.as_str(), "db_motion");
+        assert_eq!(Provenance::from_release_name("sr_grl_tiny_c3x4", "").task.as_str(), "sr");
+        assert_eq!(p.license, "MIT (GRL reference release, Yawei Li 2023)");
+    }
+
+    #[test]
+    fn saved_provenance_reads_back_to_the_same_json() {
+        // The `provenance` metadata of models/denoise.safetensors, as written when the task
+        // was a string.
+        let json = r#"{"name":"grl-wasm denoise c3s25","task":"dn","noise_level":25,"jpeg_quality":0,"source":"trained by grl-wasm","license":"MIT"}"#;
+        let p: Provenance = serde_json::from_str(json).unwrap();
+        assert_eq!(p.task, Task::Dn);
+        assert_eq!(serde_json::to_string(&p).unwrap(), json);
+        let unknown = Provenance::from_release_name("sr2_ps", "");
+        assert!(serde_json::to_string(&unknown).unwrap().contains(r#""task":"unknown""#));
     }
 
     fn tiny_model_bytes(dtype: StorageDType) -> Vec<u8> {
@@ -233,7 +242,7 @@ mod tests {
             assert_eq!(info.config.embed_dim, 16);
             assert_eq!(info.provenance.noise_level, 25);
             assert_eq!(info.format_version, FORMAT_VERSION);
-            let (grl, _) = load(&bytes, &Device::flex()).unwrap();
+            let (grl, _) = load(bytes, &Device::flex()).unwrap();
             assert_eq!(grl.config, info.config);
         }
     }
@@ -269,7 +278,7 @@ mod tests {
         for (bytes, expected) in cases {
             let err = read_info(&bytes).unwrap_err();
             assert!(err.contains(expected), "expected {expected:?} in {err:?}");
-            assert!(load(&bytes, &Device::flex()).is_err());
+            assert!(load(bytes, &Device::flex()).is_err());
         }
     }
 
@@ -315,7 +324,7 @@ mod tests {
             }
             // Must return, not panic; what passes the checks must load or fail cleanly.
             if read_info(&bytes).is_ok() {
-                let _ = load(&bytes, &Device::flex());
+                let _ = load(bytes, &Device::flex());
             }
         }
     }

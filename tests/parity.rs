@@ -253,7 +253,7 @@ fn check_web_format(dir: &Path, x: &Tensor<4>, expected: &[f64], device: &Device
                 continue;
             }
             let bytes = std::fs::read(&out).unwrap();
-            let (grl, _) = match grl_wasm::web_format::load(&bytes, device) {
+            let (grl, _) = match grl_wasm::web_format::load(bytes.as_slice(), device) {
                 Ok(loaded) => loaded,
                 Err(e) => return fail(format!("web format from {file} ({dtype}): {e}")),
             };

@@ -72,7 +72,7 @@ fn load_model(model: &str, seed: u64, device: &Device) -> Result<(Grl, String), 
     }
     let bytes = bundled::read_model(Path::new(model))
         .map_err(|e| format!("{e}; or a preset name (see grl presets) for random weights"))?;
-    let (grl, info) = web_format::load(&bytes, device).map_err(|e| format!("{model}: {e}"))?;
+    let (grl, info) = web_format::load(bytes, device).map_err(|e| format!("{model}: {e}"))?;
     Ok((grl, format!("{model} ({})", info.provenance.name)))
 }
 

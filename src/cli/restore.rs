@@ -28,7 +28,7 @@ pub fn restore(model: &Path, input: &Path, output: &Path, options: RestoreOption
     let bytes = bundled::read_model(model)?;
     let image = read_image(input)?;
     let chosen = choose(backend)?;
-    let (grl, info) = web_format::load(&bytes, &chosen.device).map_err(|e| format!("{}: {e}", model.display()))?;
+    let (grl, info) = web_format::load(bytes, &chosen.device).map_err(|e| format!("{}: {e}", model.display()))?;
 
     let bar = ProgressBar::new(1).with_style(
         ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} tiles, {msg}, ETA {eta}")

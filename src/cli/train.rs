@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::Backend;
 use super::backend::choose;
 use super::convert::resolve_config;
+use crate::model::Task;
 use crate::restore::RestoreOptions;
 use crate::train::degrade::{Degradation, Sigma};
 use crate::train::eval::{degradation_of, evaluate, table};
@@ -92,13 +93,13 @@ pub fn train(args: TrainArgs) -> Result<(), String> {
         init: args.init.clone(),
     };
     let (task, noise_level) = match degradation {
-        Degradation::Noise(Sigma::Fixed(s)) => ("dn", s.round() as u32),
-        Degradation::Noise(_) => ("dn", 0),
-        Degradation::Bicubic { .. } => ("sr", 0),
+        Degradation::Noise(Sigma::Fixed(s)) => (Task::Dn, s.round() as u32),
+        Degradation::Noise(_) => (Task::Dn, 0),
+        Degradation::Bicubic { .. } => (Task::Sr, 0),
     };
     let provenance = Provenance {
         name: args.name.clone(),
-        task: task.into(),
+        task,
         noise_level,
         jpeg_quality: 0,
         source: format!(
@@ -187,7 +188,7 @@ pub struct EvalArgs {
 pub fn eval(args: EvalArgs) -> Result<(), String> {
     let bytes = super::bundled::read_model(&args.model)?;
     let chosen = choose(args.backend)?;
-    let (grl, info) = web_format::load(&bytes, &chosen.device).map_err(|e| format!("{}: {e}", args.model.display()))?;
+    let (grl, info) = web_format::load(bytes, &chosen.device).map_err(|e| format!("{}: {e}", args.model.display()))?;
     if let Some(sigma) = args.sigma.filter(|s| !(s.is_finite() && (0.0..=255.0).contains(s))) {
         return Err(format!("--sigma is {sigma}: expected a noise level in 0-255"));
     }

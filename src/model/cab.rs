@@ -3,11 +3,11 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::{gelu, relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
+use super::conv::conv3x3;
 use crate::Size;
 
 /// Configuration of a [`Cab`].
@@ -50,12 +50,10 @@ impl CabConfig {
     /// Initializes a [`Cab`].
     pub fn init(&self, device: &Device) -> Cab {
         let (c, mid, squeezed) = (self.dim, self.dim / self.compress_ratio, self.dim / self.reduction);
-        let conv3 =
-            |i, o| Conv2dConfig::new([i, o], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device);
         let conv1 = |i, o| Conv2dConfig::new([i, o], [1, 1]).init(device);
         Cab {
-            compress: conv3(c, mid),
-            expand: conv3(mid, c),
+            compress: conv3x3(c, mid, device),
+            expand: conv3x3(mid, c, device),
             channel_attention: ChannelAttention { squeeze: conv1(c, squeezed), excite: conv1(squeezed, c) },
         }
     }

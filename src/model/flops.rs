@@ -8,7 +8,8 @@
 //! reference runs it on every forward (this implementation runs it once per tile shape and
 //! keeps the result, so it does less work than counted).
 
-use super::config::{GrlConfig, Upsampler};
+use super::config::GrlConfig;
+use super::settings::Upsampler;
 use super::tables::stripe_geometry;
 use crate::Size;
 
@@ -82,8 +83,8 @@ impl GrlConfig {
     fn tail_flops(&self, tokens: u64) -> u64 {
         let (c, out, scale) = (self.embed_dim as u64, self.out_channels() as u64, self.upscale as u64);
         let f = TAIL_FEATURES;
-        match self.upsampler_kind() {
-            Ok(Upsampler::PixelShuffle) => {
+        match self.upsampler {
+            Upsampler::PixelShuffle => {
                 let mut flops = conv(3, c, f, tokens);
                 let mut pixels = tokens;
                 if scale == 3 {
@@ -97,11 +98,11 @@ impl GrlConfig {
                 }
                 flops + conv(3, f, out, pixels)
             }
-            Ok(Upsampler::PixelShuffleDirect) => conv(3, c, scale * scale * out, tokens),
-            Ok(Upsampler::NearestConv) => {
+            Upsampler::PixelShuffleDirect => conv(3, c, scale * scale * out, tokens),
+            Upsampler::NearestConv => {
                 conv(3, c, f, tokens) + conv(3, f, f, 4 * tokens) + 2 * conv(3, f, f, 16 * tokens) + conv(3, f, out, 16 * tokens)
             }
-            Ok(Upsampler::Residual) | Err(_) => conv(3, c, out, tokens),
+            Upsampler::Residual => conv(3, c, out, tokens),
         }
     }
 }

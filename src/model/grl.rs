@@ -1,16 +1,19 @@
 //! [`Grl`]: the whole network (reference `GRL` in `models/networks/grl.py`).
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{LayerNorm, LayerNormConfig, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::activation::leaky_relu;
-use burn::tensor::ops::PadMode;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::block::BlockConfig;
-use super::config::{GrlConfig, Upsampler};
+use super::config::GrlConfig;
+use super::conv::conv3x3;
 use super::intermediates::{Intermediates, Probe, child, record_map, record_tokens};
 use super::mixed_attention::MixedAttentionConfig;
+use super::settings::Upsampler;
 use super::stage::{TransformerStage, TransformerStageConfig};
 use super::tables::TableIndexMask;
 use super::upsample::{Upsample, UpsampleConfig};
@@ -27,6 +30,14 @@ const LRELU_SLOPE_NEAREST: f64 = 0.2;
 
 /// GRL: a 3x3 head, residual groups of mixed window / anchored-stripe attention blocks, and a
 /// reconstruction tail. Field names follow the reference state-dict keys.
+///
+/// The tail is six optional fields, the ones [`GrlConfig::upsampler`] needs being built,
+/// rather than one enum of tail modules: Burn's `Module` derive names a parameter by its path
+/// of field names, so a `tail` field (an enum, or a struct per tail) would put `tail.` (and,
+/// for an enum, the variant's name unless the store skips it) in front of every tail key
+/// (`conv_last.weight` would become `tail.Residual.conv_last.weight`): the web-format files
+/// and the PyTorch key remapping would have to undo it, and earlier training checkpoints
+/// would no longer load.
 #[derive(Module, Debug)]
 pub struct Grl {
     /// Conv 3x3, in -> C.
@@ -56,12 +67,6 @@ pub struct Grl {
     pub config: GrlConfig,
 }
 
-fn conv3x3(channels_in: usize, channels_out: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([channels_in, channels_out], [3, 3])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .init(device)
-}
-
 impl GrlConfig {
     /// Initializes a [`Grl`] with random weights.
     ///
@@ -83,10 +88,10 @@ impl GrlConfig {
                     self.anchor_window_down_factor,
                 )
                 .with_qkv_bias(self.qkv_bias)
-                .with_anchor_pooling(self.anchor_pooling().expect("validated"));
+                .with_anchor_pooling(self.anchor_proj_type);
                 let block = BlockConfig::new(attn, self.mlp_hidden_dim())
                     .with_local_connection(self.local_connection)
-                    .with_res_scale(self.res_scale());
+                    .with_res_scale(self.init_method.res_scale());
                 TransformerStageConfig::new(self.depths[i], block).with_stripe_shift(self.stripe_shift).init(device)
             })
             .collect();
@@ -105,7 +110,7 @@ impl GrlConfig {
             conv_last: None,
             config: self.clone(),
         };
-        match self.upsampler_kind().expect("validated") {
+        match self.upsampler {
             Upsampler::PixelShuffle => {
                 model.conv_before_upsample = conv(c, NUM_OUT_FEATS);
                 model.upsample = Some(UpsampleConfig::new(self.upscale, NUM_OUT_FEATS, NUM_OUT_FEATS).init(device));
@@ -204,7 +209,7 @@ impl Grl {
         record_map(&mut probe, "conv_after_body", &body);
         let features = body + first;
 
-        let out = match config.upsampler_kind().expect("validated") {
+        let out = match config.upsampler {
             Upsampler::PixelShuffle => {
                 let x = leaky_relu(conv(&self.conv_before_upsample).forward(features), LRELU_SLOPE_BEFORE_UPSAMPLE);
                 let x = self.upsample.as_ref().expect("built with pixelshuffle").forward(x);
@@ -257,15 +262,14 @@ impl Grl {
 }
 
 /// Nearest-neighbour x2 upsampling (`F.interpolate(x, scale_factor=2, mode="nearest")`:
-/// output pixel (i, j) copies input pixel (i / 2, j / 2)), as a broadcast.
+/// output pixel (i, j) copies input pixel (i / 2, j / 2)).
 ///
 /// # Shapes
 ///
 /// - x: `[B, C, H, W]`
 /// - output: `[B, C, 2H, 2W]`
-pub fn nearest_2x(x: Tensor<4>) -> Tensor<4> {
-    let [b, c, h, w] = x.dims();
-    x.reshape([b, c, h, 1, w, 1]).expand([b, c, h, 2, w, 2]).reshape([b, c, 2 * h, 2 * w])
+fn nearest_2x(x: Tensor<4>) -> Tensor<4> {
+    interpolate(x, InterpolateOptions::new(InterpolateMode::Nearest).with_scale_factor([2.0, 2.0]))
 }
 
 /// An optional tail convolution that the configured upsampler always builds.
@@ -274,16 +278,17 @@ fn conv(conv: &Option<Conv2d>) -> &Conv2d {
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
-    fn tiny(upsampler: &str, upscale: usize, in_channels: usize) -> GrlConfig {
+    /// A small valid configuration (C = 16, one stage of two blocks, pad size 8).
+    pub(crate) fn tiny(upsampler: Upsampler, upscale: usize, in_channels: usize) -> GrlConfig {
         GrlConfig {
             in_channels,
             embed_dim: 16,
             upscale,
-            upsampler: upsampler.into(),
+            upsampler,
             depths: vec![2],
             num_heads_window: vec![2],
             num_heads_stripe: vec![2],
@@ -317,17 +322,17 @@ mod tests {
     fn every_tail_gives_the_output_shape() {
         let device = Device::flex();
         let cases = [
-            (tiny("pixelshuffle", 2, 3), [1, 3, 22, 26]),
-            (tiny("pixelshuffle", 3, 1), [1, 1, 33, 39]),
-            (tiny("pixelshuffledirect", 4, 3), [1, 3, 44, 52]),
-            (tiny("nearest+conv", 4, 3), [1, 3, 44, 52]),
-            (tiny("", 1, 1), [1, 1, 11, 13]),
+            (tiny(Upsampler::PixelShuffle, 2, 3), [1, 3, 22, 26]),
+            (tiny(Upsampler::PixelShuffle, 3, 1), [1, 1, 33, 39]),
+            (tiny(Upsampler::PixelShuffleDirect, 4, 3), [1, 3, 44, 52]),
+            (tiny(Upsampler::NearestConv, 4, 3), [1, 3, 44, 52]),
+            (tiny(Upsampler::Residual, 1, 1), [1, 1, 11, 13]),
         ];
         for (config, expected) in cases {
             let model = config.init(&device);
             let x = Tensor::<4>::random([1, config.in_channels, 11, 13], Distribution::Uniform(0.0, 1.0), &device);
             let y = model.forward(x);
-            assert_eq!(y.dims(), expected, "{}", config.upsampler);
+            assert_eq!(y.dims(), expected, "{:?}", config.upsampler);
             assert!(y.is_finite().all().into_scalar::<bool>());
         }
     }
@@ -349,7 +354,7 @@ mod tests {
     #[test]
     fn six_channels_in_three_out() {
         let device = Device::flex();
-        let config = GrlConfig { out_channels: Some(3), ..tiny("", 1, 6) };
+        let config = GrlConfig { out_channels: Some(3), ..tiny(Upsampler::Residual, 1, 6) };
         let y = config.init(&device).forward(Tensor::zeros([1, 6, 8, 8], &device));
         assert_eq!(y.dims(), [1, 3, 8, 8]);
     }
@@ -357,7 +362,7 @@ mod tests {
     #[test]
     fn intermediates_are_named_like_the_reference() {
         let device = Device::flex();
-        let config = GrlConfig { local_connection: true, embed_dim: 36, ..tiny("", 1, 3) };
+        let config = GrlConfig { local_connection: true, embed_dim: 36, ..tiny(Upsampler::Residual, 1, 3) };
         let model = config.init(&device);
         let x = Tensor::<4>::random([1, 3, 8, 16], Distribution::Uniform(0.0, 1.0), &device);
         let (y, inter) = model.forward_with_intermediates(x.clone());

@@ -9,7 +9,8 @@
 //! transposed and LayerNorm `weight`/`bias` renamed by [`PyTorchToBurnAdapter`].
 
 use burn::store::{
-    ApplyResult, FloatCastAdapter, KeyRemapper, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore,
+    ApplyResult, FloatCastAdapter, KeyRemapper, ModuleAdapter, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter,
+    SafetensorsStore,
 };
 use burn::tensor::{DType, Device};
 
@@ -175,16 +176,13 @@ impl Grl {
         device: &Device,
     ) -> Result<(Grl, LoadReport), String> {
         use burn::store::PytorchStore;
-        config.validate()?;
         let path = path.as_ref();
-        let mut store = PytorchStore::from_file(path)
+        let store = PytorchStore::from_file(path)
             .remap(key_remapper())
             .map_indices_contiguous(false)
             .allow_partial(true)
             .validate(false);
-        let mut model = config.init(device);
-        let result = model.load_from(&mut store).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        check(result).map(|report| (model, report))
+        load_into_new(config, device, store, |e| format!("cannot read {}: {e}", path.display()))
     }
 
     /// Builds a model for `config` and loads the reference weights from safetensors bytes with
@@ -199,8 +197,7 @@ impl Grl {
         config: &GrlConfig,
         device: &Device,
     ) -> Result<(Grl, LoadReport), String> {
-        config.validate()?;
-        let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        let store = SafetensorsStore::from_bytes(Some(bytes))
             // f16 storage (the web format) is cast to f32 on the CPU before upload: the model
             // computes in f32, and a WebGPU device without shader-f16 cannot even copy f16.
             .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
@@ -208,10 +205,23 @@ impl Grl {
             .map_indices_contiguous(false)
             .allow_partial(true)
             .validate(false);
-        let mut model = config.init(device);
-        let result = model.load_from(&mut store).map_err(|e| format!("cannot read the safetensors data: {e}"))?;
-        check(result).map(|report| (model, report))
+        load_into_new(config, device, store, |e| format!("cannot read the safetensors data: {e}"))
     }
+}
+
+/// What both entry points share: validate `config`, build a model, load `store` (set up with
+/// [`key_remapper`], partial loading allowed, so that [`check`] sees every mismatch) into it,
+/// and check the result. `read_error` words a failure to read the store.
+fn load_into_new<S: ModuleStore>(
+    config: &GrlConfig,
+    device: &Device,
+    mut store: S,
+    read_error: impl FnOnce(S::Error) -> String,
+) -> Result<(Grl, LoadReport), String> {
+    config.validate()?;
+    let mut model = config.init(device);
+    let result = model.load_from(&mut store).map_err(read_error)?;
+    check(result).map(|report| (model, report))
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -256,6 +266,36 @@ mod tests {
         ];
         for (from, to) in cases {
             assert_eq!(remap(from), to);
+        }
+    }
+
+    /// The tail keys the remapping targets are the model's: every upsampler's tail modules
+    /// sit at the top level under the reference names.
+    #[test]
+    fn tail_keys_are_the_reference_keys() {
+        use crate::model::Upsampler;
+        use burn::tensor::Device;
+        let device = Device::flex();
+        let body = ["conv_first.", "norm_start.", "layers.", "norm_end.", "conv_after_body."];
+        let tail_keys = |upsampler, upscale| {
+            let config = crate::model::grl::tests::tiny(upsampler, upscale, 3);
+            let tensors = config.init(&device).collect(None, None, false);
+            let mut keys: Vec<String> =
+                tensors.into_iter().map(|t| t.name).filter(|k| !body.iter().any(|b| k.starts_with(b))).collect();
+            keys.sort();
+            keys
+        };
+        let pairs = |names: &[&str]| -> Vec<String> {
+            names.iter().flat_map(|n| [format!("{n}.bias"), format!("{n}.weight")]).collect()
+        };
+        let cases = [
+            (Upsampler::PixelShuffle, 4, pairs(&["conv_before_upsample", "conv_last", "upsample.up.0", "upsample.up.1"])),
+            (Upsampler::PixelShuffleDirect, 3, pairs(&["upsample.up.0"])),
+            (Upsampler::NearestConv, 4, pairs(&["conv_before_upsample", "conv_hr", "conv_last", "conv_up1", "conv_up2"])),
+            (Upsampler::Residual, 1, pairs(&["conv_last"])),
+        ];
+        for (upsampler, upscale, expected) in cases {
+            assert_eq!(tail_keys(upsampler, upscale), expected, "{upsampler:?}");
         }
     }
 

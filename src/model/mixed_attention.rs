@@ -7,9 +7,9 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
-use super::config::AnchorPooling;
 use super::intermediates::{Probe, record_map};
 use super::projection::{AnchorProjection, AnchorProjectionConfig, QkvProjection, QkvProjectionConfig};
+use super::settings::AnchorPooling;
 use super::stripe_attention::{AnchorStripeAttention, AnchorStripeAttentionConfig};
 use super::tables::{StripeOrientation, TableIndexMask};
 use super::window_attention::{WindowAttention, WindowAttentionConfig};

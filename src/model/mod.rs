@@ -2,7 +2,8 @@
 //! as Burn modules.
 //!
 //! [`GrlConfig`] holds the hyper-parameters under the reference implementation's argument
-//! names (and the released checkpoints as presets); [`GrlConfig::init`] builds a [`Grl`];
+//! names (typed in [`settings`]; the released checkpoints in [`presets`]);
+//! [`GrlConfig::init`] builds a [`Grl`];
 //! [`Grl::forward`] restores an image batch. The relative-position tables, indices and shift
 //! masks are computed from the padded input size ([`TableIndexMask`]); callers that run many
 //! inputs of one size build them once with [`Grl::tables`] and call
@@ -26,6 +27,7 @@ mod attention_fixture;
 pub mod block;
 pub mod cab;
 pub mod config;
+pub mod conv;
 pub mod cpu_attention;
 pub mod flops;
 pub mod grl;
@@ -35,14 +37,18 @@ pub mod load;
 pub mod memory;
 pub mod mixed_attention;
 pub mod mlp;
+pub mod presets;
 pub mod projection;
+pub mod settings;
 pub mod stage;
 pub mod stripe_attention;
 pub mod tables;
 pub mod upsample;
 pub mod window_attention;
 
-pub use config::{GrlConfig, Upsampler, preset_names};
+pub use config::GrlConfig;
+pub use presets::{Task, preset_names};
+pub use settings::Upsampler;
 pub use grl::Grl;
 pub use intermediates::{Intermediate, Intermediates};
 pub use load::LoadReport;

@@ -7,7 +7,7 @@ use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 
-use super::config::AnchorPooling;
+use super::settings::AnchorPooling;
 use crate::Size;
 
 /// Configuration of a [`QkvProjection`].

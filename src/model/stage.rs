@@ -3,11 +3,11 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor};
 
 use super::block::{Block, BlockConfig};
+use super::conv::conv3x3;
 use super::intermediates::{Probe, child, record_tokens};
 use super::tables::TableIndexMask;
 use crate::Size;
@@ -39,9 +39,7 @@ impl TransformerStageConfig {
         let dim = self.block.dim();
         TransformerStage {
             blocks: (0..self.depth).map(|i| self.block.clone().for_index(i, self.stripe_shift).init(device)).collect(),
-            conv: Conv2dConfig::new([dim, dim], [3, 3])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device),
+            conv: conv3x3(dim, dim, device),
         }
     }
 }

@@ -3,16 +3,11 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
+use burn::nn::{PixelShuffle, PixelShuffleConfig};
 use burn::tensor::{Device, Tensor};
 
-/// Rearranges `[B, C * r^2, H, W]` into `[B, C, H * r, W * r]` like `torch.nn.PixelShuffle`.
-pub fn pixel_shuffle(x: Tensor<4>, r: usize) -> Tensor<4> {
-    let [b, c, h, w] = x.dims();
-    let out = c / (r * r);
-    x.reshape([b, out, r, r, h, w]).permute([0, 1, 4, 2, 5, 3]).reshape([b, out, h * r, w * r])
-}
+use super::conv::conv3x3;
 
 /// Configuration of an [`Upsample`].
 #[derive(Config, Debug)]
@@ -37,8 +32,8 @@ pub struct UpsampleConfig {
 pub struct Upsample {
     /// One conv per step.
     pub up: Vec<Conv2d>,
-    /// Pixel-shuffle factor of every step.
-    pub factor: usize,
+    /// The pixel shuffle of every step (no weights).
+    pub shuffle: PixelShuffle,
 }
 
 impl UpsampleConfig {
@@ -48,8 +43,6 @@ impl UpsampleConfig {
     ///
     /// If `one_step` is false and the scale is neither a power of two nor 3.
     pub fn init(&self, device: &Device) -> Upsample {
-        let conv =
-            |i, o| Conv2dConfig::new([i, o], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device);
         let (steps, factor) = if self.one_step {
             (1, self.scale)
         } else if self.scale.is_power_of_two() {
@@ -64,10 +57,10 @@ impl UpsampleConfig {
                 let last = i + 1 == steps;
                 let out = if self.one_step || last { self.out_channels } else { self.in_channels };
                 let input = if i == 0 { self.in_channels } else { out };
-                conv(input, out * factor * factor)
+                conv3x3(input, out * factor * factor, device)
             })
             .collect();
-        Upsample { up, factor }
+        Upsample { up, shuffle: PixelShuffleConfig::new(factor).init() }
     }
 }
 
@@ -77,7 +70,7 @@ impl Upsample {
     /// - x: `[B, C_in, H, W]`
     /// - output: `[B, C_out, H * scale, W * scale]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.up.iter().fold(x, |x, conv| pixel_shuffle(conv.forward(x), self.factor))
+        self.up.iter().fold(x, |x, conv| self.shuffle.forward(conv.forward(x)))
     }
 }
 
@@ -95,7 +88,7 @@ mod tests {
             TensorData::new((0..8).map(|i| i as f32).collect::<Vec<_>>(), [1, 4, 1, 2]),
             &device,
         );
-        let y = pixel_shuffle(x, 2);
+        let y = PixelShuffleConfig::new(2).init().forward(x);
         assert_eq!(y.dims(), [1, 1, 2, 4]);
         assert_eq!(y.into_data().try_to_vec::<f32>().unwrap(), vec![0.0, 2.0, 1.0, 3.0, 4.0, 6.0, 5.0, 7.0]);
     }
@@ -109,7 +102,7 @@ mod tests {
         assert_eq!(up.up[1].weight.dims(), [256, 64, 3, 3]);
         // pixelshuffle x3: one conv 64 -> 576.
         let up = UpsampleConfig::new(3, 64, 64).init(&device);
-        assert_eq!((up.up.len(), up.factor, up.up[0].weight.dims()[0]), (1, 3, 576));
+        assert_eq!((up.up.len(), up.shuffle.upscale_factor, up.up[0].weight.dims()[0]), (1, 3, 576));
         // pixelshuffledirect x3 from 32 channels to RGB: one conv 32 -> 27.
         let up = UpsampleConfig::new(3, 32, 3).with_one_step(true).init(&device);
         assert_eq!(up.up[0].weight.dims(), [27, 32, 3, 3]);

@@ -226,8 +226,8 @@ mod tests {
     use super::*;
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::{Conv2d, Conv2dConfig};
-    use crate::model::upsample::pixel_shuffle;
     use crate::tiling::memory::MemoryEstimate;
+    use burn::nn::PixelShuffle;
 
     /// Two 3x3 convs and a pixel shuffle x2: each output depends on a 5x5 input neighbourhood.
     struct ConvNet {
@@ -270,7 +270,7 @@ mod tests {
             if w > self.max_width {
                 return Err(format!("tile width {w} > {}", self.max_width));
             }
-            Ok(pixel_shuffle(self.conv2.forward(burn::tensor::activation::relu(self.conv1.forward(x))), 2))
+            Ok(PixelShuffle { upscale_factor: 2 }.forward(self.conv2.forward(burn::tensor::activation::relu(self.conv1.forward(x)))))
         }
     }
 

@@ -12,7 +12,7 @@ use super::data::{Planar, load_folder};
 use super::degrade::{Degradation, Sigma};
 use super::metrics::{psnr, ssim};
 use crate::Size;
-use crate::model::Grl;
+use crate::model::{Grl, Task};
 use crate::pixels::{rgb_planes_to_rgba, rgba_to_rgb_planes};
 use crate::restore::{RestoreOptions, restore_rgba};
 use crate::tiling::memory::MemoryLimits;
@@ -33,14 +33,15 @@ pub struct Scores {
 /// denoiser (`sigma` overrides it, and is required for a blind one, noise level 0).
 pub fn degradation_of(info: &WebModelInfo, sigma: Option<f32>) -> Result<Degradation, String> {
     let scale = info.config.upscale;
-    match info.provenance.task.as_str() {
-        "dn" => {
+    match info.provenance.task {
+        Task::Dn => {
             let sigma = sigma.unwrap_or(info.provenance.noise_level as f32);
             Ok(Degradation::Noise(Sigma::Fixed(if sigma > 0.0 { sigma } else { 25.0 })))
         }
-        "sr" if scale >= 2 => Ok(Degradation::Bicubic { scale }),
+        Task::Sr if scale >= 2 => Ok(Degradation::Bicubic { scale }),
         task => Err(format!(
-            "grl eval knows denoising (task dn) and bicubic super-resolution (task sr); this model's task is {task:?}"
+            "grl eval knows denoising (task dn) and bicubic super-resolution (task sr); this model's task is {:?}",
+            task.as_str()
         )),
     }
 }

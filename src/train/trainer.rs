@@ -228,7 +228,7 @@ fn start(
 /// The weights of the web-format model at `path`, which must have the configuration `config`.
 fn initial_weights(path: &Path, config: &GrlConfig, device: &Device) -> Result<Grl, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let (model, info) = web_format::load(&bytes, device).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (model, info) = web_format::load(bytes, device).map_err(|e| format!("{}: {e}", path.display()))?;
     if &info.config != config {
         return Err(format!("{} has another configuration than --config: fine-tuning keeps the architecture", path.display()));
     }
