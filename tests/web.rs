@@ -23,7 +23,10 @@ wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
 const NEEDS_WEBGPU: &str = "these tests need a WebGPU adapter (see webdriver.json)";
 
-/// A reference fixture compiled into the test: config.json, model.safetensors, io.safetensors.
+/// A reference fixture compiled into the test: config.json, model.safetensors, io.safetensors,
+/// from `$GRL_FIXTURES` at build time, as the native suites read it at run time (default
+/// `../shared/fixtures/grl` from the crate root: .cargo/config.toml sets that as an absolute
+/// path). `include_bytes!` takes a relative path from tests/, so an override is best absolute.
 struct Fixture {
     name: &'static str,
     config: &'static str,
@@ -35,9 +38,9 @@ macro_rules! fixture {
     ($name:literal) => {
         Fixture {
             name: $name,
-            config: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/grl/", $name, "/config.json")),
-            model: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/grl/", $name, "/model.safetensors")),
-            io: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/grl/", $name, "/io.safetensors")),
+            config: include_str!(concat!(env!("GRL_FIXTURES"), "/", $name, "/config.json")),
+            model: include_bytes!(concat!(env!("GRL_FIXTURES"), "/", $name, "/model.safetensors")),
+            io: include_bytes!(concat!(env!("GRL_FIXTURES"), "/", $name, "/io.safetensors")),
         }
     };
 }
