@@ -133,7 +133,7 @@ impl AffineTransform {
         let q = l2_normalize(q) * self.temperature();
         let k = l2_normalize(k);
         let bias = self.bias(table, index, n_q, n_k);
-        if kernels::fused_cpu_attention(&q.device()) {
+        if kernels::fused_cpu(&q.device()) {
             return cpu_attention::attend(q, k, v, bias, mask.map(ShiftMask::ids));
         }
         attend_plain(q, k, v, bias, mask)

@@ -4,10 +4,11 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::tensor::activation::{gelu, relu, sigmoid};
+use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
 use super::conv::conv3x3;
+use super::cpu_gelu::gelu;
 use crate::Size;
 
 /// Configuration of a [`Cab`].

@@ -15,9 +15,9 @@ pub fn use_plain_ops(plain: bool) {
     PLAIN.store(plain, Ordering::Relaxed);
 }
 
-/// Whether attention on `device` runs the fused CPU kernel ([`super::cpu_attention`]): on
-/// Burn's CPU backend without autodiff (the kernel computes no gradients), unless plain ops
-/// were asked for.
-pub fn fused_cpu_attention(device: &Device) -> bool {
+/// Whether operations on `device` run the fused CPU kernels ([`super::cpu_attention`],
+/// [`super::cpu_gelu`]): on Burn's CPU backend without autodiff (the kernels compute no
+/// gradients), unless plain ops were asked for.
+pub fn fused_cpu(device: &Device) -> bool {
     !PLAIN.load(Ordering::Relaxed) && !device.is_autodiff() && *device == Device::flex()
 }

@@ -3,8 +3,9 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
+
+use super::cpu_gelu::gelu;
 
 /// Configuration of an [`Mlp`].
 #[derive(Config, Debug)]

@@ -29,6 +29,7 @@ pub mod cab;
 pub mod config;
 pub mod conv;
 pub mod cpu_attention;
+pub mod cpu_gelu;
 pub mod flops;
 pub mod grl;
 pub mod intermediates;
