@@ -274,6 +274,9 @@ mod tests {
             (with_metadata(&good, |m| { m.insert("format".into(), "other".into()); }), "format is \"other\""),
             (with_metadata(&good, |m| { m.remove("config"); }), "no \"config\""),
             (with_metadata(&good, |m| { m.insert("config".into(), "{\"embed_dim\": 7}".into()); }), "embed_dim"),
+            // Absurd sizes are refused before anything is built or allocated.
+            (with_metadata(&good, |m| { m.insert("config".into(), "{\"stripe_groups\": [1099511627776, null]}".into()); }), "stripe_groups[0] is 1099511627776: expected at most 64"),
+            (with_metadata(&good, |m| { m.insert("config".into(), format!("{{\"depths\": [{}]}}", vec!["2"; 1_000_000].join(","))); }), "the number of stages (depths) is 1000000"),
         ];
         for (bytes, expected) in cases {
             let err = read_info(&bytes).unwrap_err();

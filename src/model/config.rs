@@ -147,8 +147,13 @@ impl GrlConfig {
     }
 
     /// Checks that the configuration can be built and run; the error lists every problem,
-    /// each naming the value and what was expected.
+    /// each naming the value and what was expected. Sizes past their bounds
+    /// ([`super::bounds`]) are reported alone, before anything computes with them.
     pub fn validate(&self) -> Result<(), String> {
+        let out_of_bounds = super::bounds::out_of_bounds(self);
+        if !out_of_bounds.is_empty() {
+            return Err(out_of_bounds.join("; "));
+        }
         let mut errors = Vec::new();
         self.validate_io(&mut errors);
         self.validate_body(&mut errors);

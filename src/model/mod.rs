@@ -25,6 +25,7 @@ pub mod affine_transform;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod attention_fixture;
 pub mod block;
+pub mod bounds;
 pub mod cab;
 pub mod config;
 pub mod conv;
