@@ -92,7 +92,7 @@ fn estimated_params(config: &GrlConfig) -> f64 {
     blocks as f64 * per_block + config.depths.len() as f64 * 9.0 * c * c
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::model::presets::preset_names;
