@@ -27,7 +27,7 @@ pub const FORMAT: &str = "grl-wasm";
 /// The format version this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 /// The largest safetensors header accepted (the real ones are tens of kilobytes).
-const MAX_HEADER_BYTES: u64 = 16 << 20;
+pub const MAX_HEADER_BYTES: u64 = 16 << 20;
 
 /// Where a model comes from and what it is for.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

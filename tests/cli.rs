@@ -113,7 +113,8 @@ fn bad_paths_and_files_are_one_line_errors() {
         (vec!["convert", junk.to_str().unwrap(), "-o", "x.safetensors"], "cannot tell the configuration"),
         (vec!["convert", junk.to_str().unwrap(), "--config", "no_such_preset", "-o", "x.safetensors"], "unknown preset"),
         (vec!["restore", "--model", model.to_str().unwrap(), "/nonexistent.png", "-o", existing.to_str().unwrap()], "cannot read /nonexistent.png"),
-        (vec!["restore", "--model", junk.to_str().unwrap(), "/nonexistent.png", "-o", "x.png"], "cannot read"),
+        // The model is read first, and a junk one is refused on its first 8 bytes.
+        (vec!["restore", "--model", junk.to_str().unwrap(), "/nonexistent.png", "-o", "x.png"], "header length"),
         (vec!["restore", "--model", "no-such-model", "in.png", "-o", "x.png"], "bundled models: denoise, sr-x2"),
         (vec!["restore", "in.png", "-o", "x.png"], "cannot read in.png"),
         (vec!["eval", "--model", "sr-x2", "/nonexistent-folder"], "cannot read the folder /nonexistent-folder"),
@@ -279,5 +280,29 @@ fn bench_prints_a_table_and_json_lines() {
         let run = grl(&args);
         let stderr = text(&run.stderr);
         assert!(!run.status.success() && stderr.contains(expected) && stderr.lines().count() == 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn bad_outputs_and_devices_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.png");
+    smooth_image(40, 24).save(&input).unwrap();
+    let missing = dir.path().join("no/such/folder/out.png");
+    // Refused before the model loads or the image is read: even with a model that does not exist.
+    for (output, expected) in [(missing.to_str().unwrap(), "the folder"), ("out.xyz", "unknown output format")] {
+        let run = grl(&["restore", "--model", "/no/such/model", input.to_str().unwrap(), "-o", output]);
+        let stderr = text(&run.stderr);
+        assert!(!run.status.success() && stderr.contains(expected) && stderr.lines().count() == 1, "{stderr}");
+    }
+    assert!(!missing.exists());
+    // clap's multi-line error keeps the argument it names.
+    let run = grl(&["restore", input.to_str().unwrap()]);
+    let stderr = text(&run.stderr);
+    assert!(stderr.contains("not provided: --output") && stderr.lines().count() == 1, "{stderr}");
+    // A device that never ends is refused on its first 8 bytes.
+    if Path::new("/dev/zero").exists() {
+        let run = grl(&["info", "/dev/zero"]);
+        assert!(text(&run.stderr).contains("header length is 0"), "{}", text(&run.stderr));
     }
 }

@@ -33,16 +33,50 @@ pub fn find(name: &str) -> Option<&'static Bundled> {
     BUNDLED.iter().find(|b| b.name == name)
 }
 
+/// The largest model file read (GRL-B, the largest release, is 80 MB in f32).
+const MAX_MODEL_BYTES: u64 = 1 << 30;
+
 /// The bytes of `model`: a file, or else the bundled model of that name.
 pub fn read_model(model: &Path) -> Result<Cow<'static, [u8]>, String> {
-    match std::fs::read(model) {
+    match read_bounded(model) {
         Ok(bytes) => Ok(bytes.into()),
-        Err(e) => match model.to_str().and_then(find) {
+        Err(ReadError::Io(e)) => match model.to_str().and_then(find) {
             Some(b) if e.kind() == std::io::ErrorKind::NotFound => Ok(b.bytes.into()),
             _ => {
                 let names: Vec<_> = BUNDLED.iter().map(|b| b.name).collect();
                 Err(format!("cannot read {}: {e} (bundled models: {})", model.display(), names.join(", ")))
             }
         },
+        Err(ReadError::NotAModel(why)) => Err(format!("{}: {why}", model.display())),
     }
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    NotAModel(String),
+}
+
+/// Reads a model file, checking its first 8 bytes (the safetensors header length) before the
+/// rest and never reading past [`MAX_MODEL_BYTES`]: a device such as `/dev/zero` or a huge
+/// file is refused at once instead of filling memory.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let mut bytes = Vec::new();
+    let mut reader = file.take(MAX_MODEL_BYTES + 1);
+    (&mut reader).take(8).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    if bytes.len() == 8 {
+        let header = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+        if header == 0 || header > crate::web_format::MAX_HEADER_BYTES {
+            return Err(ReadError::NotAModel(format!(
+                "not a model: its header length is {header} bytes (a safetensors file's is 1 to {})",
+                crate::web_format::MAX_HEADER_BYTES
+            )));
+        }
+    }
+    reader.read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_MODEL_BYTES {
+        return Err(ReadError::NotAModel(format!("not a model: larger than {MAX_MODEL_BYTES} bytes")));
+    }
+    Ok(bytes)
 }

@@ -25,10 +25,30 @@ pub fn read_image(path: &Path) -> Result<LoadedImage, String> {
 
 /// Writes RGBA in [0, 1] in the format of `path`'s extension: 16-bit PNG when asked and the
 /// format allows it; JPEG drops alpha.
+/// The format of an output path, or an error naming the path.
+fn output_format(path: &Path) -> Result<ImageFormat, String> {
+    ImageFormat::from_path(path)
+        .map_err(|_| format!("{}: unknown output format: expected .png, .jpg, .jpeg or .webp", path.display()))
+}
+
+/// Checks, before any work, that an image can be written to `path`: a known format and a
+/// folder that exists and takes a new file (tried with a temporary file, removed at once).
+pub fn check_output(path: &Path) -> Result<(), String> {
+    output_format(path)?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!("cannot write {}: the folder {} does not exist", path.display(), dir.display()));
+    }
+    tempfile::NamedTempFile::new_in(dir)
+        .map(drop)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 pub fn write_image(path: &Path, size: Size, rgba: &[f32], sixteen_bit: bool) -> Result<(), String> {
-    let format = ImageFormat::from_path(path).map_err(|_| {
-        format!("{}: unknown output format: expected .png, .jpg, .jpeg or .webp", path.display())
-    })?;
+    let format = output_format(path)?;
     let (w, h) = (size.width as u32, size.height as u32);
     let image = if sixteen_bit && format == ImageFormat::Png {
         DynamicImage::ImageRgba16(image::ImageBuffer::from_raw(w, h, unit_to_u16(rgba)).expect("buffer size"))

@@ -152,6 +152,20 @@ fn parse_batch(text: &str) -> Result<BatchSize, String> {
     }
 }
 
+/// clap's error on one line: its message with the lines that continue it (the missing
+/// arguments, a tip), without the usage and help lines.
+fn one_line(error: &str) -> String {
+    error
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
 /// Runs the command line; the error is the one line `grl` prints.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
     let cli = match Cli::try_parse_from(args) {
@@ -160,10 +174,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
             print!("{e}"); // --help, --version
             return Ok(());
         }
-        Err(e) => {
-            let first = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
-            return Err(format!("{first} (see grl --help)"));
-        }
+        Err(e) => return Err(format!("{} (see grl --help)", one_line(&e.to_string()))),
     };
     if let Some(threads) = cli.threads {
         rayon::ThreadPoolBuilder::new()

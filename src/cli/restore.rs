@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::Backend;
 use super::bundled;
 use super::backend::choose;
-use super::image_io::{read_image, write_image};
+use super::image_io::{check_output, read_image, write_image};
 use crate::restore::{RestoreOptions, restore_rgba};
 use crate::tiling::run::{TileHooks, TileProgress};
 use crate::web_format;
@@ -25,6 +25,7 @@ impl TileHooks for Bar {
 }
 
 pub fn restore(model: &Path, input: &Path, output: &Path, options: RestoreOptions, backend: Backend) -> Result<(), String> {
+    check_output(output)?;
     let bytes = bundled::read_model(model)?;
     let image = read_image(input)?;
     let chosen = choose(backend)?;
