@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Size;
+
 use super::settings::{AnchorPooling, ConvType, InitMethod, OutProjType, QkvProjType, Upsampler};
 
 /// Mean pixel value subtracted from 3-channel inputs (DIV2K RGB mean); other channel counts
@@ -134,6 +136,11 @@ impl GrlConfig {
         let max_stripe = self.stripe_size.iter().map(|s| s.unwrap_or(0)).max().unwrap_or(0);
         let max_groups = self.stripe_groups.iter().map(|g| g.unwrap_or(0)).max().unwrap_or(0);
         self.window_size.max(max_stripe).max(max_groups * self.anchor_window_down_factor)
+    }
+
+    /// The size the body works on for an input of `size`: each side rounded up to the pad size.
+    pub fn padded_size(&self, size: Size) -> Size {
+        size.next_multiple_of(self.pad_size())
     }
 
     /// Hidden width of every block's MLP: `int(embed_dim * mlp_ratio)`.

@@ -37,7 +37,7 @@ impl GrlConfig {
     /// FLOPs (two per multiply-add) of one forward of an `input`-sized image, counted as the
     /// module documentation says.
     pub fn flops(&self, input: Size) -> u64 {
-        let padded = input.next_multiple_of(self.pad_size().max(1));
+        let padded = self.padded_size(input);
         let tokens = padded.area() as u64;
         let c = self.embed_dim as u64;
         let head = conv(3, self.in_channels as u64, c, tokens);

@@ -151,15 +151,10 @@ pub fn pad_to_multiple(x: Tensor<4>, pad: usize) -> Tensor<4> {
 }
 
 impl Grl {
-    /// The padded size the body works on for an input of `size`.
-    pub fn padded_size(&self, size: Size) -> Size {
-        size.next_multiple_of(self.config.pad_size())
-    }
-
     /// Builds the tables, indices and masks for an input of `size` (they depend only on its
     /// padded size); reuse them across calls of [`Grl::forward_with_tables`].
     pub fn tables(&self, size: Size, device: &Device) -> TableIndexMask {
-        TableIndexMask::new(&self.config, self.padded_size(size), device)
+        TableIndexMask::new(&self.config, self.config.padded_size(size), device)
     }
 
     /// Restores an image batch; values are in [0, 1].
