@@ -175,8 +175,7 @@ pub async fn restore_rgba(
     let extra = planes.len() / image.area() - cin;
     let tiles = GrlTiles { grl, extra, limits };
     let tile = match options.tile {
-        // Tiles are multiples of the pad size: a smaller request means the smallest tile.
-        Some(tile) => tile.max(config.pad_size()),
+        Some(tile) => explicit_tile(&tiles, tile, options.batch.unwrap_or(1), limits, image)?,
         None => choose_tile(&tiles, options.batch.unwrap_or(1), limits, image.max_side())
             .ok_or_else(|| TileError::Device("not even the smallest tile fits the memory limits".into()))?,
     };
@@ -191,6 +190,31 @@ pub async fn restore_rgba(
     let alpha = if opaque { vec![1.0; n] } else { out[3 * n..4 * n].to_vec() };
     let rgba = if cout == 3 { rgb_planes_to_rgba(&out[..3 * n], &alpha) } else { ycbcr_planes_to_rgba(&out[..3 * n], &alpha) };
     Ok(RestoredImage { size, rgba, tile })
+}
+
+/// A tile side the caller chose (the CLI's `--tile`, the package's `tileSize`), raised to the
+/// pad size when smaller; refused, naming the side and the sides that fit, when a forward over
+/// `batch` tiles of the shape it gives this `image` would pass the memory `limits` (an
+/// explicit side is kept to the same budget as an automatic one: past it the CPU aborts).
+fn explicit_tile(tiles: &GrlTiles, tile: usize, batch: usize, limits: MemoryLimits, image: Size) -> Result<usize, TileError> {
+    let pad = tiles.pad_size();
+    let tile = tile.max(pad);
+    let estimate = tiles.memory(batch, tile_shape(image, tile, pad));
+    if limits.fits(&estimate) {
+        return Ok(tile);
+    }
+    let tile_text = if batch > 1 { format!("tile {tile} with batch {batch}") } else { format!("tile {tile}") };
+    let needs = if limits.binds(&estimate) {
+        let (peak, budget) = (estimate.peak_bytes >> 20, limits.budget_bytes >> 20);
+        format!("{tile_text} needs {peak} MiB for a forward, over the {budget} MiB budget")
+    } else {
+        let (buffer, allowed) = (estimate.largest_buffer_bytes >> 20, limits.max_buffer_bytes >> 20);
+        format!("{tile_text} needs a {buffer} MiB buffer: the device allows {allowed} MiB")
+    };
+    Err(TileError::Input(match choose_tile(tiles, batch, limits, image.max_side()) {
+        Some(largest) => format!("{needs}: expected a tile from {pad} to {largest}"),
+        None => format!("{needs}: not even the smallest tile ({pad}) fits"),
+    }))
 }
 
 #[cfg(test)]

@@ -306,3 +306,144 @@ fn bad_outputs_and_devices_are_refused_before_any_work() {
         assert!(text(&run.stderr).contains("header length is 0"), "{}", text(&run.stderr));
     }
 }
+
+// ---- grl restore on folders (issue 18, section 3) and sizes checked before decoding (issue 16, item 2)
+
+/// CRC-32 (PNG's), bit by bit.
+fn crc32(bytes: &[u8]) -> u32 {
+    !bytes.iter().fold(!0u32, |crc, &b| (0..8).fold(crc ^ b as u32, |c, _| if c & 1 == 1 { (c >> 1) ^ 0xEDB8_8320 } else { c >> 1 }))
+}
+
+/// A PNG whose header claims `width x height` RGB pixels, with no pixel data: a decompression
+/// bomb as a decoder sees it before inflating anything (nothing is ever allocated for it).
+fn claimed_png(width: u32, height: u32) -> Vec<u8> {
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let body = [kind, data].concat();
+        [&(data.len() as u32).to_be_bytes()[..], &body, &crc32(&body).to_be_bytes()].concat()
+    };
+    let ihdr = [&width.to_be_bytes()[..], &height.to_be_bytes(), &[8, 2, 0, 0, 0]].concat();
+    let idat = [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]; // an empty zlib stream
+    [&b"\x89PNG\r\n\x1a\n"[..], &chunk(b"IHDR", &ihdr), &chunk(b"IDAT", &idat), &chunk(b"IEND", &[])].concat()
+}
+
+/// Sorted file names in `dir`.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+/// The last line of stdout: the folder run's summary.
+fn summary(run: &Output) -> String {
+    text(&run.stdout).trim_end().lines().last().unwrap_or_default().to_string()
+}
+
+#[test]
+fn restore_a_folder_into_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("photos"), dir.path().join("restored"));
+    std::fs::create_dir_all(input.join("sub")).unwrap();
+    smooth_image(24, 16).save(input.join("a.png")).unwrap();
+    smooth_image(20, 20).save(input.join("b.JPG")).unwrap();
+    smooth_image(16, 24).save(input.join("c.webp")).unwrap();
+    smooth_image(8, 8).save(input.join("sub/d.png")).unwrap(); // not searched: folders are flat
+    std::fs::write(input.join("notes.txt"), "not an image").unwrap();
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["restore", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--backend", "cpu"];
+        args.extend(extra);
+        let run = grl(&args);
+        assert!(run.status.success(), "{args:?}: {}", text(&run.stderr));
+        run
+    };
+    let first = restore(&[]);
+    assert!(summary(&first).starts_with("restored 3, skipped 0, failed 0, "), "{}", text(&first.stdout));
+    assert_eq!(names(&out), ["a.png", "b.png", "c.png"]);
+    for (name, size) in [("a.png", (24, 16)), ("b.png", (20, 20)), ("c.png", (16, 24))] {
+        let restored = image::open(out.join(name)).unwrap();
+        assert_eq!((restored.width(), restored.height()), size, "{name}");
+    }
+    // Existing outputs are kept unless --overwrite.
+    std::fs::write(out.join("a.png"), b"kept").unwrap();
+    let again = restore(&[]);
+    assert!(summary(&again).starts_with("restored 0, skipped 3 (their outputs exist; --overwrite replaces them), failed 0"), "{}", summary(&again));
+    assert_eq!(std::fs::read(out.join("a.png")).unwrap(), b"kept");
+    let replaced = restore(&["--overwrite"]);
+    assert!(summary(&replaced).starts_with("restored 3, skipped 0, failed 0"), "{}", summary(&replaced));
+    assert_eq!(image::open(out.join("a.png")).unwrap().width(), 24);
+    // Names and format: files and folders mixed, the output folder created.
+    let named = dir.path().join("named");
+    let a = input.join("a.png");
+    let refused = grl(&["restore", a.to_str().unwrap(), input.to_str().unwrap(), "-o", named.to_str().unwrap()]);
+    assert!(text(&refused.stderr).contains("would both be written to"), "a.png twice: {}", text(&refused.stderr));
+    let run = grl(&["restore", input.join("sub").to_str().unwrap(), a.to_str().unwrap(), "-o", named.to_str().unwrap(), "--suffix", "_dn", "--format", "jpg", "--backend", "cpu"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(names(&named), ["a_dn.jpg", "d_dn.jpg"]);
+    assert_eq!(image::ImageReader::open(named.join("a_dn.jpg")).unwrap().with_guessed_format().unwrap().format(), Some(image::ImageFormat::Jpeg));
+    // The output folder is an input folder: outputs of a first run are not read as inputs.
+    for _ in 0..2 {
+        let run = grl(&["restore", input.to_str().unwrap(), "-o", input.to_str().unwrap(), "--suffix", "_x", "--backend", "cpu"]);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+    }
+    assert_eq!(names(&input), ["a.png", "a_x.png", "b.JPG", "b_x.png", "c.webp", "c_x.png", "notes.txt", "sub"]);
+}
+
+#[test]
+fn a_bad_image_among_good_ones_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    smooth_image(24, 16).save(input.join("a.png")).unwrap();
+    std::fs::write(input.join("b.png"), b"\x89PNG but corrupt").unwrap();
+    smooth_image(16, 16).save(input.join("c.png")).unwrap();
+    // A header claiming 60000x60000 (within the sides a decoder reads): 250 GB to restore.
+    std::fs::write(input.join("d.png"), claimed_png(60_000, 60_000)).unwrap();
+    let run = grl(&["restore", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--backend", "cpu"]);
+    let stderr = text(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert_eq!(summary(&run).split(", ").take(3).collect::<Vec<_>>(), ["restored 2", "skipped 0", "failed 2"], "{}", text(&run.stdout));
+    assert_eq!(names(&out), ["a.png", "c.png"]);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "one line per failed image and the status: {stderr}");
+    assert!(lines[0].starts_with("grl: cannot read ") && lines[0].contains("b.png"), "{stderr}");
+    // 2 x 3.6e9 pixels x 36 bytes and a 4 GiB forward, in MiB.
+    assert!(lines[1].contains("d.png is 60000x60000: restoring it to 60000x60000 needs about 251288 MiB of memory, over the "), "{stderr}");
+    assert_eq!(lines[2], "grl: 2 of 4 images failed (see above)");
+}
+
+#[test]
+fn collisions_sizes_and_tiles_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("in"), dir.path().join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    smooth_image(24, 16).save(input.join("a.png")).unwrap();
+    smooth_image(24, 16).save(input.join("a.jpg")).unwrap();
+    let huge = dir.path().join("huge.png");
+    std::fs::write(&huge, claimed_png(60_000, 60_000)).unwrap();
+    let wide = dir.path().join("wide.png");
+    std::fs::write(&wide, claimed_png(70_000, 8)).unwrap();
+    // Over the CPU's 4 GiB forward budget as one tile (the denoiser's tiles stop at 1200).
+    let flat = dir.path().join("flat.png");
+    image::RgbImage::from_pixel(1300, 1300, image::Rgb([90, 120, 150])).save(&flat).unwrap();
+    let (i, o, a) = (input.to_str().unwrap(), out.to_str().unwrap(), input.join("a.png"));
+    let x = dir.path().join("x.png");
+    let x = x.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec![i, "-o", o], format!("{} and {} would both be written to {}", input.join("a.jpg").display(), a.display(), out.join("a.png").display())),
+        (vec![i, "-o", i], format!("{} would be written over the input {}", a.display(), a.display())),
+        (vec![i, "-o", x], format!("-o {x} names a file: several images need an output folder")),
+        (vec![a.to_str().unwrap(), "-o", x, "--suffix", "_2"], "--suffix and --format name the images written into an output folder".into()),
+        (vec![i, "-o", o, "--suffix", "/../x"], "--suffix \"/../x\" holds a path separator".into()),
+        (vec![huge.to_str().unwrap(), "-o", x], "huge.png is 60000x60000: restoring it to 60000x60000 needs about 251288 MiB of memory".into()),
+        (vec!["--model", "sr-x2", huge.to_str().unwrap(), "-o", x], "restoring it to 120000x120000 needs about 622076 MiB".into()),
+        (vec![wide.to_str().unwrap(), "-o", x], "wide.png is 70000x8: expected sides of 1 to 65535 pixels".into()),
+        (vec![flat.to_str().unwrap(), "-o", x, "--tile", "100000"], "flat.png: tile 100000 needs 4832 MiB for a forward, over the 4096 MiB budget: expected a tile from 16 to 1200".into()),
+    ];
+    for (args, expected) in cases {
+        let run = grl(&[&["restore", "--backend", "cpu"][..], &args].concat());
+        let stderr = text(&run.stderr);
+        assert!(!run.status.success() && stderr.contains(&expected), "{args:?}: {stderr:?} lacks {expected:?}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: one line: {stderr:?}");
+    }
+    assert!(!out.exists() && !Path::new(x).exists(), "nothing written");
+    assert_eq!(names(&input), ["a.jpg", "a.png"]);
+}

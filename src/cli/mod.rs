@@ -1,9 +1,11 @@
 //! The `grl` command line (native only): argument parsing and dispatch.
 
 mod backend;
+mod batch;
 mod bench;
 mod bundled;
 mod convert;
+mod host_memory;
 pub(crate) mod image_io;
 mod restore;
 mod train;
@@ -47,12 +49,16 @@ enum Command {
     Info { file: PathBuf },
     /// List the presets (the released models' configurations) and the bundled models.
     Presets,
-    /// Restore an image (PNG, 8 or 16 bit; JPEG; WebP).
+    /// Restore images (PNG, 8 or 16 bit; JPEG; WebP): one file into `-o FILE`, or files and
+    /// the images directly inside folders into `-o FOLDER`.
     Restore {
         /// A web-format model file, or a bundled model: `denoise` (the default) or `sr-x2`.
         #[arg(long, default_value = "denoise")]
         model: PathBuf,
-        input: PathBuf,
+        #[arg(required = true)]
+        input: Vec<PathBuf>,
+        /// The output file (one input file), or folder (several inputs, a folder, or a path
+        /// that is a folder or ends in `/`; created when missing).
         #[arg(short, long)]
         output: PathBuf,
         /// Tile side in input pixels; by default the largest that fits the memory limits.
@@ -66,6 +72,15 @@ enum Command {
         batch: BatchSize,
         #[arg(long, value_enum, default_value_t = Backend::Auto)]
         backend: Backend,
+        /// Into a folder: appended to each output's name (`photo_x2.png`).
+        #[arg(long)]
+        suffix: Option<String>,
+        /// Into a folder: the format written (default png).
+        #[arg(long, value_enum)]
+        format: Option<batch::OutputFormat>,
+        /// Into a folder: replace outputs that exist (by default they are skipped).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Time one forward per input size (a preset with random weights, a web-format file or a
     /// bundled model): median, min and max seconds, MP/s, GFLOP/s and peak memory.
@@ -194,9 +209,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
             bundled::BUNDLED.iter().for_each(|b| println!("  {:<10} {}", b.name, b.description));
             Ok(())
         }
-        Command::Restore { model, input, output, tile, overlap, batch, backend } => {
+        Command::Restore { model, input, output, tile, overlap, batch, backend, suffix, format, overwrite } => {
             let options = crate::restore::RestoreOptions { tile, overlap, batch: batch.0 };
-            restore::restore(&model, &input, &output, options, backend)
+            let naming = batch::Naming { suffix, format };
+            restore::restore(restore::Run { model: &model, inputs: &input, output: &output, options, backend, naming, overwrite })
         }
         Command::Bench { model, size, backend, runs, seed, json, plain } => bench::bench(bench::BenchArgs {
             model: &model,
