@@ -1,6 +1,7 @@
 //! grl-wasm: GRL image restoration (super-resolution, denoising, JPEG artifact removal,
 //! deblurring) with Burn, on WebGPU in the browser and on the CPU or Vulkan natively.
 
+pub mod adapter;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod atomic_write;
 #[cfg(not(target_arch = "wasm32"))]

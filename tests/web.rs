@@ -293,3 +293,17 @@ async fn a_lost_device_is_reported_and_the_next_call_starts_a_new_one() {
     let out = restore(&cpu, image_data(16, 16), JsValue::UNDEFINED).await.expect("loseDevice is a no-op on the CPU");
     assert_eq!((out.width(), out.height()), (16, 16));
 }
+
+/// Headless Chromium's WebGPU is SwiftShader, a software adapter: "auto" passes it over for the
+/// CPU fallback (faster there) and says why; "webgpu" still takes it when asked.
+#[wasm_bindgen_test]
+async fn auto_prefers_the_cpu_over_a_software_adapter() {
+    let info = create("auto").await.expect("auto starts on some backend").info().unwrap();
+    let get = |key: &str| Reflect::get(&info, &key.into()).unwrap().as_string();
+    let reason = get("fallbackReason").unwrap_or_default();
+    console_log!("auto: backend {:?}, reason {reason:?}", get("backend"));
+    assert_eq!(get("backend").as_deref(), Some("cpu"), "auto on SwiftShader");
+    assert!(reason.starts_with("WebGPU runs on a software adapter (") && reason.to_lowercase().contains("swiftshader"), "{reason:?}");
+    let info = create("webgpu").await.expect(NEEDS_WEBGPU).info().unwrap();
+    assert!(Reflect::get(&info, &"fallbackReason".into()).unwrap().is_undefined(), "no fallbackReason when asked for WebGPU");
+}

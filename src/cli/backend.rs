@@ -3,6 +3,7 @@
 use burn::tensor::{Device, DeviceKind};
 
 use super::Backend;
+use crate::adapter::is_software;
 use crate::tiling::memory::MemoryLimits;
 
 /// Memory a native forward may use: generous, the CPU backend has the machine's RAM.
@@ -25,8 +26,8 @@ fn cpu() -> Chosen {
     }
 }
 
-/// `Auto` takes wgpu only on a hardware adapter: on a software one (llvmpipe) the CPU backend
-/// is faster.
+/// `Auto` takes wgpu only on a hardware adapter: on a software one (llvmpipe, see
+/// [`crate::adapter`]) the CPU backend is faster.
 pub fn choose(backend: Backend) -> Result<Chosen, String> {
     if backend == Backend::Cpu {
         return Ok(cpu());
@@ -41,7 +42,9 @@ pub fn choose(backend: Backend) -> Result<Chosen, String> {
         Err(e) => return Err(format!("cannot start wgpu: {e}")),
     };
     let info = setup.adapter.get_info();
-    if backend == Backend::Auto && info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu {
+    let is_cpu = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
+    if backend == Backend::Auto && is_software(is_cpu, &[&info.name, &info.driver, &info.driver_info]) {
+        eprintln!("grl: wgpu runs on a software adapter ({}), slower than the CPU backend: using the CPU", info.name);
         return Ok(cpu());
     }
     Ok(Chosen {

@@ -11,6 +11,8 @@ use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::adapter::is_software;
+
 /// A WebGPU device and the adapter it runs on.
 #[derive(Clone, Debug)]
 pub struct WebGpu {
@@ -80,7 +82,7 @@ pub async fn webgpu() -> Result<WebGpu, String> {
         .collect::<Vec<_>>()
         .join(", ");
     let adapter = match adapter.is_empty() {
-        true => browser_adapter_name().await.unwrap_or_else(|| "WebGPU adapter".to_string()),
+        true => browser_adapter().await.map(|a| a.name).filter(|name| !name.is_empty()).unwrap_or_else(|| "WebGPU adapter".to_string()),
         false => adapter,
     };
     let lost = Arc::new(OnceLock::new());
@@ -95,11 +97,18 @@ pub async fn webgpu() -> Result<WebGpu, String> {
     Ok(gpu)
 }
 
-/// The adapter as the browser describes it (`GPUAdapter.info`: description, vendor,
-/// architecture, device, e.g. "google · swiftshader"): wgpu reports no adapter name on the web.
-/// Asks for an adapter with the high-performance preference Burn's device uses; `None` when
-/// there is none or the browser says nothing.
-async fn browser_adapter_name() -> Option<String> {
+/// The adapter the browser offers, as `GPUAdapter.info` describes it.
+pub struct BrowserAdapter {
+    /// Its description, vendor, architecture and device, e.g. "google · swiftshader".
+    pub name: String,
+    /// A software rasteriser (SwiftShader...): see [`crate::adapter`].
+    pub software: bool,
+}
+
+/// The adapter the browser offers with the high-performance preference Burn's device asks for;
+/// `None` when there is none or the browser says nothing about it. wgpu reports no adapter name
+/// on the web, hence this.
+pub async fn browser_adapter() -> Option<BrowserAdapter> {
     let gpu = navigator_gpu()?;
     let request: Function = Reflect::get(&gpu, &"requestAdapter".into()).ok()?.dyn_into().ok()?;
     let options = js_sys::Object::new();
@@ -116,7 +125,11 @@ async fn browser_adapter_name() -> Option<String> {
             words.push(word);
         }
     }
-    (!words.is_empty()).then(|| words.join(" · "))
+    // `isFallbackAdapter` moved from GPUAdapter to GPUAdapterInfo: either may say it.
+    let flag = |object: &JsValue| Reflect::get(object, &"isFallbackAdapter".into()).ok().and_then(|v| v.as_bool());
+    let is_fallback = flag(&info).or_else(|| flag(&adapter)).unwrap_or(false);
+    let software = is_software(is_fallback, &words.iter().map(String::as_str).collect::<Vec<_>>());
+    (!words.is_empty() || software).then(|| BrowserAdapter { name: words.join(" · "), software })
 }
 
 /// WebGPU's validation and out-of-memory error scopes around a piece of work: WebGPU reports

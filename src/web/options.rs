@@ -26,7 +26,8 @@ pub enum BackendChoice {
 #[derive(Deserialize, Tsify, Debug, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateOptions {
-    /// "auto" (default): WebGPU, or the CPU when WebGPU is missing or fails to start.
+    /// "auto" (default): WebGPU on a hardware adapter; the CPU when WebGPU is missing, fails to
+    /// start, or runs on a software adapter (SwiftShader, llvmpipe: slower than the CPU).
     #[serde(default, deserialize_with = "backend")]
     #[tsify(optional)]
     pub backend: BackendChoice,

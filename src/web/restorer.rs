@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::ImageData;
 
-use super::device::{ErrorScopes, WebGpu, webgpu};
+use super::device::{ErrorScopes, WebGpu, browser_adapter, webgpu};
 use super::hooks::JsHooks;
 use super::options::{self, BackendChoice, CreateOptions, RestoreOptions};
 use super::{Backend, CPU_ADAPTER, to_js};
@@ -48,6 +48,11 @@ pub struct RestorerInfo {
     license: String,
     /// Tile sides are multiples of this; a smaller tileSize is raised to it.
     pad_size: usize,
+    /// Why `backend: "auto"` chose the CPU: WebGPU is missing, failed to start, or runs on a
+    /// software adapter (slower than the CPU fallback). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[tsify(optional)]
+    fallback_reason: Option<String>,
 }
 
 impl RestorerInfo {
@@ -66,6 +71,7 @@ impl RestorerInfo {
             jpeg_quality: p.jpeg_quality,
             license: p.license.clone(),
             pad_size: info.config.pad_size(),
+            fallback_reason: None,
         }
     }
 }
@@ -113,8 +119,9 @@ fn device_lost_error(reason: &str) -> JsError {
 #[wasm_bindgen]
 impl Restorer {
     /// `await Restorer.create(weights, { backend: "auto" | "webgpu" | "cpu" })`: loads a
-    /// web-format model. "auto" uses WebGPU and falls back to the CPU when it is missing or
-    /// fails to start; `info.backend` says which.
+    /// web-format model. "auto" uses WebGPU and falls back to the CPU when it is missing, fails
+    /// to start or runs on a software adapter; `info.backend` says which, `info.fallbackReason`
+    /// why.
     // An async fn already returns a Promise: the type named is what it resolves to.
     #[wasm_bindgen(unchecked_return_type = "Restorer")]
     pub async fn create(
@@ -122,17 +129,17 @@ impl Restorer {
         #[wasm_bindgen(unchecked_optional_param_type = "CreateOptions")] options: JsValue,
     ) -> Result<Restorer, JsError> {
         let options: CreateOptions = options::parse(&options)?;
-        let gpu = match options.backend {
-            BackendChoice::Webgpu => Some(webgpu().await.map_err(|e| JsError::new(&e))?),
-            BackendChoice::Auto => webgpu().await.ok(),
-            BackendChoice::Cpu => None,
+        let (gpu, fallback_reason) = match options.backend {
+            BackendChoice::Webgpu => (Some(webgpu().await.map_err(|e| JsError::new(&e))?), None),
+            BackendChoice::Auto => auto_webgpu().await,
+            BackendChoice::Cpu => (None, None),
         };
         let (device, backend, adapter) = match &gpu {
             Some(gpu) => (gpu.device.clone(), Backend::Webgpu, gpu.adapter.clone()),
             None => (Device::flex(), Backend::Cpu, CPU_ADAPTER.to_string()),
         };
         let (grl, info) = web_format::load(weights.as_slice(), &device).map_err(|e| JsError::new(&format!("cannot load the weights: {e}")))?;
-        let info = RestorerInfo::new(&info, backend, adapter);
+        let info = RestorerInfo { fallback_reason, ..RestorerInfo::new(&info, backend, adapter) };
         let weights = gpu.is_some().then_some(weights);
         let session = Session::new(grl, device, gpu);
         Ok(Restorer { inner: Rc::new(Inner { session: RefCell::new(session), weights, info: RefCell::new(info) }) })
@@ -174,6 +181,20 @@ impl Restorer {
 
     /// Frees the model's memory now rather than when JS garbage-collects the object.
     pub fn dispose(self) {}
+}
+
+/// `backend: "auto"`: WebGPU on a hardware adapter, else the CPU fallback and why. A software
+/// adapter (SwiftShader, llvmpipe) is passed over before Burn starts a device on it: GRL runs
+/// many times slower there than on the CPU fallback (see [`crate::adapter`]).
+async fn auto_webgpu() -> (Option<WebGpu>, Option<String>) {
+    if let Some(adapter) = browser_adapter().await.filter(|a| a.software) {
+        let reason = format!("WebGPU runs on a software adapter ({}), slower than the CPU fallback", adapter.name);
+        return (None, Some(reason));
+    }
+    match webgpu().await {
+        Ok(gpu) => (Some(gpu), None),
+        Err(e) => (None, Some(e)),
+    }
 }
 
 /// The model and device a restore runs on. A device lost before this call is reported (an

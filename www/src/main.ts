@@ -130,13 +130,17 @@ function describeModel(loaded: LoadedModel | null, next: ModelChoice): void {
   el.modelMeta.textContent = `${next.description} ${facts.join(" · ")}.`;
 }
 
-/** Says when the model runs on the CPU although the user did not ask for it. */
+/** Says when the model runs on the CPU although the user did not ask for it, and why. */
 function showBackendNotice(loaded: LoadedModel): void {
   if (loaded.info.backend === "cpu" && backend() === "auto") {
+    // The package's words for a software adapter passed over (see RestorerInfo.fallbackReason).
+    const software = loaded.info.fallbackReason?.startsWith("WebGPU runs on a software adapter") ?? false;
     envNotice.show(
       "warn",
-      "No WebGPU here: restoring on the CPU.",
-      `${loaded.webgpu ?? "WebGPU did not start."} It works, but usually far more slowly than on a GPU; Chrome and Edge 113 or later have WebGPU on most computers.`,
+      software ? "WebGPU runs in software here: restoring on the CPU, which is faster." : "No WebGPU here: restoring on the CPU.",
+      software
+        ? `${loaded.info.fallbackReason}. Choose WebGPU in the settings to use it anyway.`
+        : `${loaded.webgpu ?? loaded.info.fallbackReason ?? "WebGPU did not start."} It works, but usually far more slowly than on a GPU; Chrome and Edge 113 or later have WebGPU on most computers.`,
     );
   } else {
     envNotice.hide();

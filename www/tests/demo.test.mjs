@@ -180,8 +180,17 @@ test("on WebGPU: restore a PNG, compare, zoom, cancel a second run, reject a bad
     const t0 = Date.now();
     const at = () => `[${((Date.now() - t0) / 1000).toFixed(1)} s]`;
 
-    // 1. The default model loads on WebGPU (a CPU fallback here is a failure).
-    const { page, why, logs } = await openDemo(browser, QUERY);
+    // 0. "auto" passes SwiftShader (a software adapter, slower than the CPU fallback) over, and
+    // says why.
+    {
+      const { page, why } = await openDemo(browser, QUERY);
+      assert.equal(await page.evaluate(() => document.body.dataset.backend), "cpu", `auto on SwiftShader${await why()}`);
+      assert.match(await text(page, "#env-notice"), /^WebGPU runs in software here: restoring on the CPU, which is faster\..*software adapter \(.*swiftshader/is);
+      await page.close();
+    }
+
+    // 1. The default model loads on WebGPU when asked (a CPU fallback here is a failure).
+    const { page, why, logs } = await openDemo(browser, `${QUERY}&backend=webgpu`);
     const backend = await page.evaluate(() => document.body.dataset.backend);
     const adapter = await text(page, "#d-adapter");
     assert.equal(backend, "webgpu", `the page runs on ${backend}, not WebGPU (adapter: ${adapter})${await why()}`);
