@@ -44,8 +44,8 @@ pub fn choose(backend: Backend) -> Result<Chosen, String> {
     let info = setup.adapter.get_info();
     let is_cpu = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
     if backend == Backend::Auto && is_software(is_cpu, &[&info.name, &info.driver, &info.driver_info]) {
-        eprintln!("grl: wgpu runs on a software adapter ({}), slower than the CPU backend: using the CPU", info.name);
-        return Ok(cpu());
+        let name = format!("cpu (Burn flex; wgpu's {} is a software adapter, slower)", info.name);
+        return Ok(Chosen { name, ..cpu() });
     }
     Ok(Chosen {
         device,
