@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the npm package into pkg/ (settings from wasm-pack.toml), shrinks the .wasm with npm's
-# binaryen (Debian's wasm-opt breaks modules), and prints its size raw and gzipped.
+# Builds the npm package into pkg/ (settings from wasm-pack.toml), finishes its package.json
+# from npm/manifest.json (scripts/npm-manifest.py: files, exports, sideEffects, repository),
+# shrinks the .wasm with npm's binaryen (Debian's wasm-opt breaks modules), and prints its size
+# raw and gzipped.
 # wasm-opt takes minutes on this module, so its output is cached by the input's hash.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -23,6 +25,7 @@ wasm-pack build $(python3 scripts/config.py build-flags)
 echo "$ROOT $(sha256sum "$cdylib" | cut -d' ' -f1)" > "$stamp"
 
 out_dir=$(python3 scripts/config.py get build.out-dir)
+python3 scripts/npm-manifest.py "$out_dir"
 wasm="$out_dir/grl_wasm_bg.wasm"
 flags=$(python3 scripts/config.py get build.wasm-opt)
 key=$( (sha256sum "$wasm" | cut -d' ' -f1; echo "$flags"; www/node_modules/.bin/wasm-opt --version) | sha256sum | cut -d' ' -f1)

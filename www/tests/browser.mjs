@@ -18,10 +18,14 @@ export function launchBrowser({ webgpu = true } = {}) {
   return chromium.launch({ executablePath: options.binary, args, headless: true });
 }
 
-/** Serves the dist/ of `root` (default www, with its vite.config.ts); returns { url, close }. */
-export async function serveDist(root) {
+/**
+ * Serves the dist/ of `root` (default www, with its vite.config.ts) under the URL path `base`
+ * (default "/"; "/grl-wasm/" as on GitHub Pages, where "/" and absolute asset paths are not the
+ * site's); returns { url, close }, `url` ending in `base`.
+ */
+export async function serveDist(root, { base = "/" } = {}) {
   const config = root ? { root, configFile: false } : { root: new URL("..", import.meta.url).pathname };
-  const server = await preview({ ...config, preview: { host: "127.0.0.1", port: 0 }, logLevel: "warn" });
+  const server = await preview({ ...config, base, preview: { host: "127.0.0.1", port: 0 }, logLevel: "warn" });
   const url = server.resolvedUrls.local[0];
   return { url, close: () => server.close() };
 }

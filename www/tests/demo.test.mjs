@@ -1,14 +1,21 @@
-// End to end: the built demo page (www/dist) in headless Chromium. On WebGPU it opens a PNG,
-// restores it in the worker, checks the result's pixels, cancels a second run midway and
-// rejects a bad file; without WebGPU it says so and restores on the CPU. Screenshots (laptop
-// and phone) go to www/test-results/ for a person to look at.
+// End to end: the built demo page (www/dist) in headless Chromium, served under a sub-path as
+// GitHub Pages serves it (https://OWNER.github.io/grl-wasm/). On WebGPU it loads only files under
+// that path (the ones bench/transfer-size.mjs counts for a first visit), opens a PNG, restores
+// it in the worker, checks the result's pixels, cancels a second run midway and rejects a bad
+// file; without WebGPU it says so and restores on the CPU. Screenshots (laptop and phone) go to
+// www/test-results/ for a person to look at.
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { firstVisitFiles } from "../bench/transfer-size.mjs";
 import { launchBrowser, serveDist } from "./browser.mjs";
 import { makeTestImage, measureResult, measureRoughness } from "./scene.mjs";
 
 const RESULTS = new URL("../test-results/", import.meta.url);
+const DIST = fileURLToPath(new URL("../dist/", import.meta.url));
+/** The site's path on GitHub Pages (the repository's name): nothing may be fetched outside it. */
+const SUBPATH = "/grl-wasm/";
 const LAPTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 /** Small: WebGPU in headless Chromium is SwiftShader, on the CPU (15-40 s a 32x32 tile). */
@@ -26,7 +33,7 @@ let site;
 
 before(async () => {
   mkdirSync(RESULTS, { recursive: true });
-  site = await serveDist();
+  site = await serveDist(undefined, { base: SUBPATH });
 });
 
 after(async () => {
@@ -42,16 +49,35 @@ async function waitForState(page, states, timeout) {
   return page.evaluate(() => document.body.dataset.state);
 }
 
-/** A page on the demo, its console kept for failure messages. */
+/**
+ * A page on the demo, its console kept for failure messages; `loaded` lists the URL paths
+ * (without the query) that the page and its worker requested until the model was ready.
+ */
 async function openDemo(browser, query) {
   const page = await browser.newPage({ viewport: LAPTOP });
   const logs = [];
+  const requested = [];
   page.on("console", (m) => logs.push(`[${m.type()}] ${m.text()}`));
   page.on("pageerror", (e) => logs.push(`[pageerror] ${e.message}`));
+  page.context().on("request", (r) => requested.push(r.url()));
   const why = async () => `\nnotice: ${await text(page, "#notice")}\nlogs:\n${logs.join("\n")}`;
   await page.goto(site.url + query);
   assert.equal(await waitForState(page, ["ready", "error"], 120_000), "ready", `the model did not load${await why()}`);
-  return { page, why, logs };
+  const origin = new URL(site.url).origin;
+  const loaded = requested.filter((u) => u.startsWith(origin)).map((u) => new URL(u).pathname);
+  return { page, why, logs, loaded };
+}
+
+/**
+ * Everything the page fetched lies under SUBPATH (relative URLs: the page, its worker, the
+ * .wasm and the model), and is what bench/transfer-size.mjs counts as a first visit.
+ */
+function checkFirstVisit(loaded) {
+  const outside = loaded.filter((path) => !path.startsWith(SUBPATH));
+  assert.deepEqual(outside, [], `requests outside ${SUBPATH}`);
+  const files = [...new Set(loaded.map((path) => path.slice(SUBPATH.length) || "index.html"))].sort();
+  assert.deepEqual(files, firstVisitFiles(DIST), "the first visit's files (bench/transfer-size.mjs)");
+  return files;
 }
 
 /** Gives the page a test image of `size` through its file input; returns the scene. */
@@ -180,10 +206,13 @@ test("on WebGPU: restore a PNG, compare, zoom, cancel a second run, reject a bad
     const t0 = Date.now();
     const at = () => `[${((Date.now() - t0) / 1000).toFixed(1)} s]`;
 
-    // 0. "auto" passes SwiftShader (a software adapter, slower than the CPU fallback) over, and
+    // 0. The first visit: every file under the sub-path, as bench/transfer-size.mjs counts it.
+    // "auto" passes SwiftShader (a software adapter, slower than the CPU fallback) over, and
     // says why.
     {
-      const { page, why } = await openDemo(browser, QUERY);
+      const { page, why, loaded } = await openDemo(browser, QUERY);
+      const files = checkFirstVisit(loaded);
+      console.log(`${at()} first visit, all under ${SUBPATH}: ${files.join(", ")}`);
       assert.equal(await page.evaluate(() => document.body.dataset.backend), "cpu", `auto on SwiftShader${await why()}`);
       assert.match(await text(page, "#env-notice"), /^WebGPU runs in software here: restoring on the CPU, which is faster\..*software adapter \(.*swiftshader/is);
       await page.close();

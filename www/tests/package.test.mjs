@@ -1,11 +1,12 @@
-// The npm package as an npm user gets it: `npm pack` of ../pkg (built by
-// scripts/build-package.sh), the tarball installed offline into a scratch app in a temp dir,
+// The npm package as an npm user gets it: `npm publish --dry-run` of ../pkg (built by
+// scripts/build-package.sh) lists exactly the files of ../npm/manifest.json and a manifest fit for
+// bundlers; `npm pack` makes the tarball, installed offline into a scratch app in a temp dir,
 // whose TypeScript entry (tests/package-app/main.ts) imports "grl-wasm" from node_modules,
 // is type-checked strictly (the package's .d.ts included) with www's TypeScript, bundled with
 // www's Vite and run in headless Chromium: x2 super-resolution with ../models/sr-x2.safetensors
 // on the CPU backend and on WebGPU (SwiftShader). Prints the tarball and .wasm sizes.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -51,14 +52,23 @@ after(async () => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-test("npm pack: the tarball holds the package, its types and a README with the API", () => {
-  const packed = join(scratch, "packed");
-  mkdirSync(packed);
-  const [info] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", packed], PKG));
-  tarball = join(packed, info.filename);
-  const files = info.files.map((f) => f.path).sort();
+/** The files npm puts in every package, besides those of `files`. */
+const ALWAYS_PACKED = ["LICENSE", "README.md", "package.json"];
+
+test("npm publish --dry-run: exactly the files a user needs, a manifest for bundlers", () => {
+  const overlay = JSON.parse(readFileSync(here("../../npm/manifest.json"), "utf8"));
+  const expected = [...new Set([...overlay.files, ...ALWAYS_PACKED])].sort();
+  for (const needed of ["grl_wasm.js", "grl_wasm.d.ts", "grl_wasm_bg.wasm"]) assert.ok(expected.includes(needed), `npm/manifest.json lists ${needed}`);
+
+  const { status, stdout, stderr } = spawnSync("npm", ["publish", "--dry-run", "--json"], { cwd: PKG, encoding: "utf8" });
+  assert.equal(status, 0, `npm publish --dry-run failed:\n${stdout}${stderr}`);
+  const report = JSON.parse(stdout);
+  const info = report["grl-wasm"] ?? report;
   assert.equal(info.name, "grl-wasm");
-  assert.deepEqual(files, ["LICENSE", "README.md", "grl_wasm.d.ts", "grl_wasm.js", "grl_wasm_bg.wasm", "package.json"]);
+  const files = info.files.map((f) => f.path).sort();
+  assert.deepEqual(files, expected, "the published files are npm/manifest.json's, no more, no fewer");
+  assert.doesNotMatch(stderr, /auto-corrected|errors corrected/, "npm has nothing to correct in package.json");
+  console.log(`npm publish --dry-run: ${files.join(", ")} (${info.size} bytes packed, ${info.unpackedSize} unpacked)`);
 
   const manifest = JSON.parse(readFileSync(join(PKG, "package.json"), "utf8"));
   assert.equal(manifest.name, "grl-wasm");
@@ -67,6 +77,29 @@ test("npm pack: the tarball holds the package, its types and a README with the A
   assert.equal(manifest.types, "grl_wasm.d.ts");
   assert.equal(manifest.license, "MIT");
   assert.equal(Object.keys(manifest.dependencies ?? {}).length, 0, "no dependencies to install");
+  assert.match(manifest.repository.url, /^git\+https:\/\/github\.com\/[\w.-]+\/[\w.-]+\.git$/, "repository in npm's normalised form");
+  assert.equal(manifest.homepage, "https://grl-wasm.github.io/grl-wasm/", "the demo page");
+  assert.ok(manifest.keywords.includes("webgpu") && manifest.keywords.includes("super-resolution"), `keywords: ${manifest.keywords}`);
+  // Bundlers may drop a module whose exports go unused unless it is listed as acting on load
+  // (grl_wasm.js is not: false, or a list of published scripts such as a worker entry).
+  const effects = manifest.sideEffects;
+  assert.ok(effects === false || (Array.isArray(effects) && effects.every((f) => files.includes(f.replace(/^\.\//, "")))), `sideEffects: ${JSON.stringify(effects)}`);
+  // "types" first: conditions are tried in order, and TypeScript stops at the first match.
+  assert.deepEqual(Object.keys(manifest.exports["."]), ["types", "default"]);
+  assert.deepEqual(manifest.exports["."], { types: "./grl_wasm.d.ts", default: "./grl_wasm.js" });
+  for (const target of Object.values(manifest.exports).flatMap((v) => (typeof v === "string" ? [v] : Object.values(v)))) {
+    assert.ok(files.includes(target.replace(/^\.\//, "")), `exported ${target} is published`);
+  }
+});
+
+test("npm pack: the tarball holds the package, its types and a README with the API", () => {
+  const packed = join(scratch, "packed");
+  mkdirSync(packed);
+  const [info] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", packed], PKG));
+  tarball = join(packed, info.filename);
+  const files = info.files.map((f) => f.path).sort();
+  assert.equal(info.name, "grl-wasm");
+  assert.ok(files.includes("grl_wasm_bg.wasm"), `the tarball holds the .wasm: ${files}`);
 
   const readme = readFileSync(join(PKG, "README.md"), "utf8");
   // The package's own README (Cargo.toml's `readme`), not the repository's.
@@ -102,6 +135,13 @@ test("a scratch app installs the tarball, type-checks strictly and bundles with 
   const installed = JSON.parse(readFileSync(join(app, "node_modules/grl-wasm/package.json"), "utf8"));
   assert.equal(installed.name, "grl-wasm");
   assert.ok(existsSync(join(app, "node_modules/grl-wasm/grl_wasm_bg.wasm")), "the .wasm is installed");
+
+  // Node's resolver follows `exports`: the entry and the .wasm (for bundlers without
+  // `new URL(..., import.meta.url)`: `init({ module_or_path })`), nothing unexported.
+  const resolve = (specifier) => spawnSync(process.execPath, ["--input-type=module", "-e", `console.log(import.meta.resolve(${JSON.stringify(specifier)}))`], { cwd: app, encoding: "utf8" });
+  assert.match(resolve("grl-wasm").stdout, /node_modules\/grl-wasm\/grl_wasm\.js$/m);
+  assert.match(resolve("grl-wasm/grl_wasm_bg.wasm").stdout, /node_modules\/grl-wasm\/grl_wasm_bg\.wasm$/m);
+  assert.match(resolve("grl-wasm/grl_wasm_bg.wasm.d.ts").stderr, /ERR_PACKAGE_PATH_NOT_EXPORTED/);
 
   // Strict, lib check on: the package's own .d.ts is checked too; the entry's @ts-expect-error
   // lines fail the check if its types decay to `any`.
