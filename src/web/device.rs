@@ -35,7 +35,7 @@ impl WebGpu {
 /// The most WebGPU devices a page starts. Burn cannot unregister a device, so every lost one
 /// keeps its runtime (its compiled kernels and its pools' books: see tests/web_soak.rs for
 /// what one costs); a page whose GPU is lost this often stops starting new ones and says so.
-pub const MAX_WEBGPU_DEVICES: usize = 8;
+pub const MAX_WEBGPU_DEVICES: usize = 16;
 
 thread_local! {
     /// The page's current WebGPU device: shared while it works, replaced once it is lost.
