@@ -34,6 +34,11 @@ impl WebGpu {
     }
 }
 
+/// The most WebGPU devices a page starts. Burn cannot unregister a device, so every lost one
+/// keeps its runtime (its compiled kernels and its pools' books: see tests/web_soak.rs for
+/// what one costs); a page whose GPU is lost this often stops starting new ones and says so.
+pub const MAX_WEBGPU_DEVICES: usize = 16;
+
 thread_local! {
     /// The page's current WebGPU device: shared while it works, replaced once it is lost.
     static WEBGPU: RefCell<Option<WebGpu>> = const { RefCell::new(None) };
@@ -56,7 +61,8 @@ fn navigator_gpu() -> Option<JsValue> {
 /// one a new id, `DiscreteGpu(n)` for the n-th. In a browser that index selects nothing (the
 /// browser offers one adapter, requested with the same high-performance preference as the
 /// default), so every id acquires a fresh adapter and device through Burn's own code. The
-/// lost device's runtime stays registered, idle.
+/// lost device's runtime stays registered, idle: after [`MAX_WEBGPU_DEVICES`] devices this
+/// returns an error instead.
 pub async fn webgpu() -> Result<WebGpu, String> {
     if let Some(gpu) = WEBGPU.with(|cell| cell.borrow().clone()) {
         if gpu.lost().is_none() {
@@ -66,8 +72,15 @@ pub async fn webgpu() -> Result<WebGpu, String> {
     if navigator_gpu().is_none() {
         return Err("WebGPU is not available here: navigator.gpu is missing".into());
     }
-    // Taken before the await: concurrent calls never ask Burn for the same id twice.
-    let n = STARTED.with(|started| started.replace(started.get() + 1));
+    let n = STARTED.with(Cell::get);
+    if n >= MAX_WEBGPU_DEVICES {
+        return Err(format!(
+            "WebGPU: this page has started {n} devices, the most it starts (Burn cannot free a \
+             lost device's memory): reload the page, or use the \"cpu\" backend"
+        ));
+    }
+    // Counted before the await: concurrent calls never ask Burn for the same id twice.
+    STARTED.with(|started| started.set(n + 1));
     let kind = if n == 0 { DeviceKind::DefaultDevice } else { DeviceKind::DiscreteGpu(n) };
     let (device, setup) = Device::wgpu_options()
         .device_kind(kind)

@@ -19,7 +19,7 @@ mod restorer;
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
-pub use device::{WebGpu, webgpu};
+pub use device::{MAX_WEBGPU_DEVICES, WebGpu, webgpu};
 pub use probe::probe;
 pub use restorer::Restorer;
 
