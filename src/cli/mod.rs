@@ -3,7 +3,9 @@
 mod backend;
 mod bench;
 mod bundled;
+mod compare;
 mod convert;
+mod degrade;
 pub(crate) mod image_io;
 mod restore;
 mod train;
@@ -97,6 +99,11 @@ enum Command {
     /// Score a model on a folder of clean images with its task's synthetic degradation,
     /// beside the trivial baseline (the noisy input; bicubic upscaling).
     Eval(train::EvalArgs),
+    /// Write the test pairs `grl eval` scores (clean, degraded, baseline) as PNG files, for
+    /// other restorers to run on.
+    Degrade(degrade::DegradeArgs),
+    /// PSNR and SSIM of restored images against clean ones, as `grl eval` scores.
+    Compare(compare::CompareArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,5 +219,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
         }),
         Command::Train(args) => train::train(args),
         Command::Eval(args) => train::eval(args),
+        Command::Degrade(args) => degrade::degrade(args),
+        Command::Compare(args) => compare::compare(args),
     }
 }
