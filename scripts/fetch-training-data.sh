@@ -6,11 +6,15 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 DATA="$ROOT/data"
-[ -f "$DATA/.complete" ] && { echo "training data already in $DATA"; exit 0; }
+# The version of the set, in data/.complete: bumped whenever the lists change, so that existing
+# checkouts fetch again. 2: the held-out set grows from 4 to 8 photos.
+VERSION=2
+[ "$(cat "$DATA/.complete" 2>/dev/null)" = "$VERSION" ] && { echo "training data already in $DATA"; exit 0; }
 
 TRAIN=(Autumn BytheWater ColdRipple ColorfulCups DarkestHour EveningGlow FallenLeaf Kite OneStandsOut summer_1am)
 VAL=(Path Grey)
-HELDOUT=(astronaut chelsea coffee rocket)
+# scikit-image's colour photographs (not its drawings, textures or greyscale images).
+HELDOUT=(astronaut chelsea coffee hubble_deep_field ihc motorcycle_left retina rocket)
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -32,5 +36,5 @@ for name in "${VAL[@]}"; do cp "$(photo "$name")" "$DATA/val/$name.jpg"; done
 for name in "${HELDOUT[@]}"; do
   unzip -q -j -o "$WORK"/wheel/scikit_image-*.whl "skimage/data/$name.*" -d "$DATA/heldout"
 done
-touch "$DATA/.complete"
+echo "$VERSION" > "$DATA/.complete"
 echo "training data in $DATA: $(ls "$DATA/train" | wc -l) train, $(ls "$DATA/val" | wc -l) val, $(ls "$DATA/heldout" | wc -l) held-out"

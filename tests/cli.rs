@@ -446,4 +446,76 @@ fn collisions_sizes_and_tiles_are_refused_before_any_work() {
     }
     assert!(!out.exists() && !Path::new(x).exists(), "nothing written");
     assert_eq!(names(&input), ["a.jpg", "a.png"]);
+
+/// `grl compare --json`'s mean PSNR.
+fn compare_db(reference: &Path, restored: &Path, shave: &str) -> f64 {
+    let run = grl(&["compare", "--reference", reference.to_str().unwrap(), restored.to_str().unwrap(), "--shave", shave, "--json"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let json: serde_json::Value = serde_json::from_str(&text(&run.stdout)).unwrap();
+    assert_eq!(json["images"], 2, "{json}");
+    json["psnr_db"].as_f64().unwrap()
+}
+
+#[test]
+fn degrade_and_compare_score_as_eval_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photos, pairs, restored) = (dir.path().join("photos"), dir.path().join("pairs"), dir.path().join("restored"));
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::create_dir_all(&restored).unwrap();
+    smooth_image(96, 80).save(photos.join("a.png")).unwrap();
+    smooth_image(81, 64).save(photos.join("b.jpg")).unwrap();
+    // SR x2: the pairs of grl eval, another restorer's outputs (here grl restore's) scored alike.
+    let run = grl(&["degrade", photos.to_str().unwrap(), "--degradation", "bicubic:2", "-o", pairs.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let size = |sub: &str, name: &str| image::image_dimensions(pairs.join(sub).join(name)).unwrap();
+    assert_eq!([size("clean", "b.png"), size("degraded", "b.png"), size("baseline", "b.png")], [(80, 64), (40, 32), (80, 64)]);
+    for name in ["a.png", "b.png"] {
+        let (input, output) = (pairs.join("degraded").join(name), restored.join(name));
+        let run = grl(&["restore", "--model", "sr-x2", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--backend", "cpu"]);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+    }
+    let eval = grl(&["eval", "--model", "sr-x2", photos.to_str().unwrap(), "--backend", "cpu"]);
+    assert!(eval.status.success(), "{}", text(&eval.stderr));
+    let (model_db, bicubic_db) = eval_summary(&text(&eval.stdout));
+    let clean = pairs.join("clean");
+    assert!((compare_db(&clean, &pairs.join("baseline"), "2") - bicubic_db).abs() < 0.006, "bicubic {bicubic_db} dB");
+    assert!((compare_db(&clean, &restored, "2") - model_db).abs() < 0.006, "model {model_db} dB");
+    // A centre crop; a restored image of another size, or none, is refused by name.
+    let run = grl(&["degrade", photos.to_str().unwrap(), "--degradation", "jpeg:20", "--crop", "41", "-o", pairs.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!([size("clean", "a.png"), size("degraded", "a.png")], [(41, 41), (41, 41)]);
+    let jpeg_db = compare_db(&clean, &pairs.join("degraded"), "0");
+    assert!((20.0..45.0).contains(&jpeg_db), "JPEG at quality 20: {jpeg_db} dB");
+    let refused = grl(&["compare", "--reference", clean.to_str().unwrap(), restored.to_str().unwrap()]);
+    assert!(text(&refused.stderr).contains("a.png: the restored image is 96x80, the reference 41x41"), "{}", text(&refused.stderr));
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(clean.join("b.png"), other.join("b.png")).unwrap();
+    let refused = grl(&["compare", "--reference", clean.to_str().unwrap(), other.to_str().unwrap()]);
+    assert!(text(&refused.stderr).contains("has no image named a.*"), "{}", text(&refused.stderr));
+}
+
+#[test]
+fn a_blind_jpeg_model_trains_and_is_evaluated_at_a_given_quality() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    smooth_image(64, 64).save(photos.join("a.png")).unwrap();
+    let config = dir.path().join("tiny.json");
+    std::fs::write(&config, r#"{"embed_dim": 8, "upscale": 1, "depths": [1], "num_heads_window": [1], "num_heads_stripe": [1], "mlp_ratio": 1.0}"#).unwrap();
+    let model = dir.path().join("jpeg.safetensors");
+    let (p, c, m) = (photos.to_str().unwrap(), config.to_str().unwrap(), model.to_str().unwrap());
+    let run_dir = dir.path().join("run");
+    let train = grl(&["train", "--config", c, "--degradation", "jpeg:10-50", "--data", p, "--val", p, "--run", run_dir.to_str().unwrap(), "-o", m, "--name", "tiny jpeg", "--steps", "2", "--batch", "2", "--patch", "16", "--val-crop", "32"]);
+    assert!(train.status.success(), "{}", text(&train.stderr));
+    let info = text(&grl(&["info", m]).stdout);
+    assert!(info.contains("task:        jpeg"), "{info}");
+    let blind = grl(&["eval", "--model", m, p, "--backend", "cpu"]);
+    assert!(text(&blind.stderr).contains("--quality"), "{}", text(&blind.stderr));
+    let eval = grl(&["eval", "--model", m, p, "--backend", "cpu", "--quality", "20"]);
+    assert!(eval.status.success(), "{}", text(&eval.stderr));
+    let stdout = text(&eval.stdout);
+    assert!(stdout.contains("JPEG, quality 20") && stdout.contains("jpeg dB"), "{stdout}");
+    let (_, input_db) = eval_summary(&stdout);
+    assert!((20.0..45.0).contains(&input_db), "JPEG input at quality 20: {input_db} dB");
 }

@@ -4,7 +4,9 @@ mod backend;
 mod batch;
 mod bench;
 mod bundled;
+mod compare;
 mod convert;
+mod degrade;
 mod host_memory;
 pub(crate) mod image_io;
 mod restore;
@@ -112,6 +114,11 @@ enum Command {
     /// Score a model on a folder of clean images with its task's synthetic degradation,
     /// beside the trivial baseline (the noisy input; bicubic upscaling).
     Eval(train::EvalArgs),
+    /// Write the test pairs `grl eval` scores (clean, degraded, baseline) as PNG files, for
+    /// other restorers to run on.
+    Degrade(degrade::DegradeArgs),
+    /// PSNR and SSIM of restored images against clean ones, as `grl eval` scores.
+    Compare(compare::CompareArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,5 +235,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
         }),
         Command::Train(args) => train::train(args),
         Command::Eval(args) => train::eval(args),
+        Command::Degrade(args) => degrade::degrade(args),
+        Command::Compare(args) => compare::compare(args),
     }
 }

@@ -10,7 +10,7 @@ use super::backend::choose;
 use super::convert::resolve_config;
 use crate::model::Task;
 use crate::restore::RestoreOptions;
-use crate::train::degrade::{Degradation, Sigma};
+use crate::train::degrade::{Degradation, Quality, Sigma};
 use crate::train::eval::{degradation_of, evaluate, table};
 use crate::train::trainer::{RunFiles, TrainHooks, TrainOutcome, TrainSettings, Validation};
 use crate::web_format::{self, Provenance};
@@ -21,8 +21,8 @@ pub struct TrainArgs {
     /// the degradation).
     #[arg(long)]
     config: String,
-    /// What the model learns to undo: `noise:25` (sigma on 0-255), `noise:0-50` (blind) or
-    /// `bicubic:2`.
+    /// What the model learns to undo: `noise:25` (sigma on 0-255), `noise:0-50` (blind),
+    /// `bicubic:2`, `jpeg:20` (JPEG quality) or `jpeg:10-50` (blind).
     #[arg(long)]
     degradation: String,
     /// Folder of clean training photos.
@@ -92,16 +92,19 @@ pub fn train(args: TrainArgs) -> Result<(), String> {
         val_crop: args.val_crop,
         init: args.init.clone(),
     };
-    let (task, noise_level) = match degradation {
-        Degradation::Noise(Sigma::Fixed(s)) => (Task::Dn, s.round() as u32),
-        Degradation::Noise(_) => (Task::Dn, 0),
-        Degradation::Bicubic { .. } => (Task::Sr, 0),
+    // A blind model (a range) records level 0.
+    let (task, noise_level, jpeg_quality) = match degradation {
+        Degradation::Noise(Sigma::Fixed(s)) => (Task::Dn, s.round() as u32, 0),
+        Degradation::Noise(_) => (Task::Dn, 0, 0),
+        Degradation::Bicubic { .. } => (Task::Sr, 0, 0),
+        Degradation::Jpeg(Quality::Fixed(q)) => (Task::Jpeg, 0, q as u32),
+        Degradation::Jpeg(_) => (Task::Jpeg, 0, 0),
     };
     let provenance = Provenance {
         name: args.name.clone(),
         task,
         noise_level,
-        jpeg_quality: 0,
+        jpeg_quality,
         source: format!(
             "trained by grl-wasm: grl train --config {} --degradation {} --steps {} --batch {} --patch {} --lr {} --seed {}{} on {} (see data/SOURCES.md)",
             args.config,
@@ -167,7 +170,7 @@ impl TrainHooks for StepBar {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// A web-format model file (task `dn` or `sr`) or a bundled model (`denoise`, `sr-x2`).
+    /// A web-format model file (task `dn`, `sr` or `jpeg`) or a bundled model (`denoise`, `sr-x2`).
     #[arg(long, default_value = "denoise")]
     model: PathBuf,
     /// Folder of clean images.
@@ -175,6 +178,10 @@ pub struct EvalArgs {
     /// Noise level for a denoiser (0-255 scale); by default the model's, 25 for a blind one.
     #[arg(long)]
     sigma: Option<f32>,
+    /// JPEG quality for an artifact-removal model (1-100); by default the model's, required
+    /// for a blind one.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: Option<u8>,
     /// Image i is degraded with seed + i.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -192,12 +199,13 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
     if let Some(sigma) = args.sigma.filter(|s| !(s.is_finite() && (0.0..=255.0).contains(s))) {
         return Err(format!("--sigma is {sigma}: expected a noise level in 0-255"));
     }
-    let degradation = degradation_of(&info, args.sigma)?;
+    let degradation = degradation_of(&info, args.sigma, args.quality)?;
     let options = RestoreOptions { tile: args.tile, ..RestoreOptions::default() };
     let rows = evaluate(&grl, &chosen.device, chosen.limits, &degradation, &args.dir, args.seed, options)?;
     let (baseline, what) = match degradation {
         Degradation::Noise(sigma) => ("noisy", format!("Gaussian noise, {sigma}")),
         Degradation::Bicubic { scale } => ("bicubic", format!("bicubic x{scale}")),
+        Degradation::Jpeg(quality) => ("jpeg", format!("JPEG, {quality}")),
     };
     println!("{} on {} ({what}, seed {}, {})", info.provenance.name, args.dir.display(), args.seed, chosen.name);
     println!("{}", table(&rows, baseline));

@@ -5,12 +5,10 @@
 use std::path::Path;
 
 use burn::tensor::Device;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-
 use super::data::{Planar, load_folder};
-use super::degrade::{Degradation, Sigma};
+use super::degrade::{Degradation, Quality, Sigma};
 use super::metrics::{psnr, ssim};
+use super::testset::pair;
 use crate::Size;
 use crate::model::{Grl, Task};
 use crate::pixels::{rgb_planes_to_rgba, rgba_to_rgb_planes};
@@ -30,8 +28,10 @@ pub struct Scores {
 }
 
 /// The degradation a model undoes, from its metadata: its scale for SR, its noise level for a
-/// denoiser (`sigma` overrides it, and is required for a blind one, noise level 0).
-pub fn degradation_of(info: &WebModelInfo, sigma: Option<f32>) -> Result<Degradation, String> {
+/// denoiser (`sigma` overrides it, and is required for a blind one, noise level 0), its JPEG
+/// quality for artifact removal (`quality` overrides it, and is required for a blind one,
+/// quality 0).
+pub fn degradation_of(info: &WebModelInfo, sigma: Option<f32>, quality: Option<u8>) -> Result<Degradation, String> {
     let scale = info.config.upscale;
     match info.provenance.task {
         Task::Dn => {
@@ -39,8 +39,18 @@ pub fn degradation_of(info: &WebModelInfo, sigma: Option<f32>) -> Result<Degrada
             Ok(Degradation::Noise(Sigma::Fixed(if sigma > 0.0 { sigma } else { 25.0 })))
         }
         Task::Sr if scale >= 2 => Ok(Degradation::Bicubic { scale }),
+        Task::Jpeg if scale == 1 => {
+            let stored = u8::try_from(info.provenance.jpeg_quality).ok().filter(|q| (1..=100).contains(q));
+            match quality.or(stored) {
+                Some(q) => Ok(Degradation::Jpeg(Quality::Fixed(q))),
+                None => Err(format!(
+                    "this JPEG model was trained over several qualities (jpeg_quality {} in its metadata): give one with --quality 1-100",
+                    info.provenance.jpeg_quality
+                )),
+            }
+        }
         task => Err(format!(
-            "grl eval knows denoising (task dn) and bicubic super-resolution (task sr); this model's task is {:?}",
+            "grl eval knows denoising (task dn), bicubic super-resolution (task sr) and JPEG artifact removal (task jpeg); this model's task is {:?}",
             task.as_str()
         )),
     }
@@ -61,13 +71,8 @@ pub fn evaluate(
     let shave = if scale > 1 { scale as u32 } else { 0 };
     let mut rows = Vec::new();
     for (i, (name, image)) in load_folder(dir)?.into_iter().enumerate() {
-        let (w, h) = (image.width() / scale as u32 * scale as u32, image.height() / scale as u32 * scale as u32);
-        let clean = image::imageops::crop_imm(&image, 0, 0, w, h).to_image();
-        let degraded = degradation.apply(&Planar::from_rgb8(&clean), &mut StdRng::seed_from_u64(seed + i as u64));
-        let baseline = match degradation {
-            Degradation::Noise(_) => degraded.to_rgb8(),
-            Degradation::Bicubic { .. } => degraded.resize(w as usize, h as usize).to_rgb8(),
-        };
+        let (clean, degraded) = pair(&name, &image, degradation, None, seed + i as u64)?;
+        let baseline = degradation.baseline(&degraded).to_rgb8();
         let restored = restore_planar(grl, device, limits, &degraded, options)?;
         rows.push(Scores {
             name,

@@ -24,7 +24,8 @@ use crate::web_format::{self, Provenance, StorageDType};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainSettings {
     pub config: GrlConfig,
-    /// `"noise:25"`, `"noise:0-50"` or `"bicubic:2"`: see [`Degradation`].
+    /// `"noise:25"`, `"noise:0-50"`, `"bicubic:2"`, `"jpeg:20"` or `"jpeg:10-50"`: see
+    /// [`Degradation`].
     pub degradation: String,
     pub train_dir: PathBuf,
     pub val_dir: PathBuf,
@@ -122,7 +123,7 @@ fn validation_pairs(settings: &TrainSettings, degradation: &Degradation) -> Resu
                 return Err(format!("validation image {name} is smaller than the {side}-pixel crop"));
             }
             let crop = clean.patch((clean.width - side) / 2, (clean.height - side) / 2, side, 0);
-            Ok((degradation.apply(&crop, &mut rng), crop.to_rgb8()))
+            Ok((degradation.apply(&crop, &mut rng)?, crop.to_rgb8()))
         })
         .collect()
 }
@@ -172,7 +173,7 @@ pub fn train(settings: &TrainSettings, files: &RunFiles, hooks: &mut impl TrainH
     while progress.step < stop_at {
         let mut rng = step_rng(settings.seed, progress.step);
         let targets: Vec<Planar> = (0..settings.batch).map(|_| sampler.sample(settings.patch, &mut rng)).collect();
-        let inputs: Vec<Planar> = targets.iter().map(|t| degradation.apply(t, &mut rng)).collect();
+        let inputs: Vec<Planar> = targets.iter().map(|t| degradation.apply(t, &mut rng)).collect::<Result<_, _>>()?;
         let output = model.forward(batch_tensor(&inputs, &device));
         let loss = (output - batch_tensor(&targets, &device)).abs().mean();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
