@@ -446,6 +446,7 @@ fn collisions_sizes_and_tiles_are_refused_before_any_work() {
     }
     assert!(!out.exists() && !Path::new(x).exists(), "nothing written");
     assert_eq!(names(&input), ["a.jpg", "a.png"]);
+}
 
 /// `grl compare --json`'s mean PSNR.
 fn compare_db(reference: &Path, restored: &Path, shave: &str) -> f64 {
