@@ -14,6 +14,7 @@ use super::config::GrlConfig;
 use super::grl::NUM_OUT_FEATS;
 use super::load::settings_for;
 use super::settings::Upsampler;
+use crate::web_format::quoted;
 
 /// Hidden width of every relative-position bias MLP (`AffineTransformConfig::cpb_hidden`).
 const CPB_HIDDEN: usize = 512;
@@ -136,7 +137,7 @@ pub fn check_shapes<'a>(config: &GrlConfig, tensors: impl IntoIterator<Item = (&
     let mut unexpected: Vec<&str> = found.into_keys().collect();
     unexpected.sort_unstable();
     problems.extend(unexpected.iter().map(|name| {
-        format!("{:?} is not a parameter of the configuration (set by {})", printable_key(name), settings_for(name))
+        format!("{} is not a parameter of the configuration (set by {})", quoted(name), settings_for(name))
     }));
     if problems.is_empty() {
         return Ok(());
@@ -145,14 +146,6 @@ pub fn check_shapes<'a>(config: &GrlConfig, tensors: impl IntoIterator<Item = (&
     problems.truncate(MAX_LISTED);
     let tail = if more > 0 { format!("; and {more} more") } else { String::new() };
     Err(format!("the tensors do not match the configuration: {}{tail}", problems.join("; ")))
-}
-
-/// A tensor name from a file, cut to 100 characters (a name can be megabytes long).
-fn printable_key(name: &str) -> String {
-    match name.char_indices().nth(100) {
-        Some((at, _)) => format!("{}...", &name[..at]),
-        None => name.to_string(),
-    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -227,6 +220,6 @@ mod tests {
         let mut long = shapes.clone();
         long.push((format!("x\u{1b}[2J{}", "y".repeat(1_000_000)), vec![1]));
         let err = check(&long).unwrap_err();
-        assert!(err.contains(r#""x\u{1b}[2Jyyy"#) && err.contains("y...\" is not a parameter") && err.len() < 300, "{err}");
+        assert!(err.contains(r#""x\u{1b}[2Jyyy"#) && err.contains("yyy\"... is not a parameter") && err.len() < 300, "{err}");
     }
 }

@@ -176,16 +176,7 @@ pub fn train(settings: &TrainSettings, files: &RunFiles, hooks: &mut impl TrainH
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = learning_rate(settings, progress.step);
         model = optim.step(lr, model, grads);
-        let loss = loss.into_scalar::<f32>() as f64;
-        if !loss.is_finite() {
-            // The weights are now NaN too: stop before anything is saved.
-            return Err(format!(
-                "training diverged at step {}: the loss is {loss} (try a lower --lr than {}); the run's checkpoints are kept",
-                progress.step + 1,
-                settings.lr
-            ));
-        }
-        loss_sum += loss;
+        loss_sum += finite_loss(loss.into_scalar::<f32>() as f64, progress.step + 1, settings.lr)?;
         loss_count += 1;
         progress.step += 1;
         hooks.step(progress.step);
@@ -207,6 +198,15 @@ pub fn train(settings: &TrainSettings, files: &RunFiles, hooks: &mut impl TrainH
     let bytes = web_format::save(&model.valid(), &files.provenance, files.dtype)?;
     write_atomically(&files.output, &bytes)?;
     Ok(TrainOutcome::Finished { steps: progress.step, bytes: bytes.len(), val_psnr: progress.val_psnr })
+}
+
+/// The loss of step `step`, or the error that stops a diverged run: once the loss is NaN or
+/// infinite the weights are too, so nothing more is saved (the run's checkpoints are kept).
+fn finite_loss(loss: f64, step: usize, lr: f64) -> Result<f64, String> {
+    if loss.is_finite() {
+        return Ok(loss);
+    }
+    Err(format!("training diverged at step {step}: the loss is {loss} (try a lower --lr than {lr}); the run's checkpoints are kept"))
 }
 
 /// A fresh model and optimizer, or the run's latest checkpoint (then `true`).
@@ -335,6 +335,14 @@ mod tests {
         assert!((learning_rate(&settings, 2) - 1e-3 * (1.0 + (std::f64::consts::PI * 0.02).cos()) / 2.0 - 1e-5 * (1.0 - (std::f64::consts::PI * 0.02).cos()) / 2.0).abs() < 1e-12);
         assert!((learning_rate(&settings, 50) - (1e-3 + 1e-5) / 2.0).abs() < 1e-12);
         assert!((learning_rate(&settings, 100) - 1e-5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_non_finite_loss_stops_the_run() {
+        assert_eq!(finite_loss(0.25, 3, 1e-3), Ok(0.25));
+        let err = finite_loss(f64::NAN, 7, 0.5).unwrap_err();
+        assert_eq!(err, "training diverged at step 7: the loss is NaN (try a lower --lr than 0.5); the run's checkpoints are kept");
+        assert!(finite_loss(f64::INFINITY, 1, 1e-3).unwrap_err().contains("the loss is inf"));
     }
 
     #[test]

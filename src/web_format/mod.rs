@@ -90,6 +90,15 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
+/// A string from a file, quoted for an error message: escaped as Rust's `{:?}` does and cut
+/// to 100 characters (a metadata value can be megabytes long).
+pub fn quoted(text: &str) -> String {
+    match text.char_indices().nth(100) {
+        Some((at, _)) => format!("{:?}...", &text[..at]),
+        None => format!("{text:?}"),
+    }
+}
+
 /// How the tensors are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -224,6 +233,8 @@ pub(crate) mod tests {
     #[test]
     fn printable_escapes_control_and_invisible_characters() {
         assert_eq!(printable("plain name, é ü 漢"), "plain name, é ü 漢");
+        assert_eq!(quoted("a\u{1b}b"), r#""a\u{1b}b""#);
+        assert_eq!(quoted(&"x".repeat(1000)), format!("{:?}...", "x".repeat(100)));
         assert_eq!(printable("a\nfake: line\u{1b}[2K\r\u{202e}x\u{7f}"), "a\\nfake: line\\u{1b}[2K\\r\\u{202e}x\\u{7f}");
         let p = Provenance { name: "n\u{1b}[31m".into(), source: "s\n".into(), license: "l\t".into(), ..Provenance::default() };
         let p = p.printable();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use safetensors::{Dtype, SafeTensors};
 
-use super::{FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, Provenance, StorageDType, WebModelInfo};
+use super::{FORMAT, FORMAT_VERSION, MAX_HEADER_BYTES, Provenance, StorageDType, WebModelInfo, printable, quoted};
 use crate::model::GrlConfig;
 
 fn metadata_string<'a>(metadata: &'a HashMap<String, String>, key: &str) -> Result<&'a str, String> {
@@ -13,6 +13,16 @@ fn metadata_string<'a>(metadata: &'a HashMap<String, String>, key: &str) -> Resu
         .get(key)
         .map(String::as_str)
         .ok_or_else(|| format!("not a grl-wasm model: the metadata has no {key:?}"))
+}
+
+/// serde's message about a JSON value from a file, printable and at most 300 characters (it
+/// quotes unknown values as written).
+fn json_error(e: &serde_json::Error) -> String {
+    let text = printable(&e.to_string());
+    match text.char_indices().nth(300) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text,
+    }
 }
 
 /// Checks the first 8 bytes (the header length) against the file size.
@@ -77,22 +87,22 @@ fn read_header(bytes: &[u8]) -> Result<Header<'_>, String> {
     let metadata = header.metadata().clone().unwrap_or_default();
     let format = metadata_string(&metadata, "format")?;
     if format != FORMAT {
-        return Err(format!("format is {format:?}: expected {FORMAT:?}"));
+        return Err(format!("format is {}: expected {FORMAT:?}", quoted(format)));
     }
     let version_text = metadata_string(&metadata, "format_version")?;
     let format_version: u32 = version_text
         .parse()
-        .map_err(|_| format!("format_version is {version_text:?}: expected a whole number"))?;
+        .map_err(|_| format!("format_version is {}: expected a whole number", quoted(version_text)))?;
     if format_version == 0 || format_version > FORMAT_VERSION {
         return Err(format!(
             "format version {format_version} is not supported: this grl-wasm reads versions 1 to {FORMAT_VERSION} (convert the model again or update grl-wasm)"
         ));
     }
     let config: GrlConfig = serde_json::from_str(metadata_string(&metadata, "config")?)
-        .map_err(|e| format!("the configuration in the metadata is not valid: {e}"))?;
+        .map_err(|e| format!("the configuration in the metadata is not valid: {}", json_error(&e)))?;
     config.validate()?;
     let provenance: Provenance = match metadata.get("provenance") {
-        Some(json) => serde_json::from_str(json).map_err(|e| format!("the provenance in the metadata is not valid: {e}"))?,
+        Some(json) => serde_json::from_str(json).map_err(|e| format!("the provenance in the metadata is not valid: {}", json_error(&e)))?,
         None => Provenance::default(),
     };
     Ok(Header { tensors, config, provenance: provenance.printable(), format_version })
