@@ -90,9 +90,24 @@ fn every_configuration_loads_and_restores_or_is_refused_with_an_error() {
             }
         }
     }
-    println!("{CASES} configurations: {restored} restored, {not_run} loaded but not restorable, {refused} refused; tails {tails:?}");
+    let peak = peak_resident_bytes();
+    println!(
+        "{CASES} configurations: {restored} restored, {not_run} loaded but not restorable, {refused} refused; tails {tails:?}; peak resident memory {} MiB",
+        peak >> 20
+    );
+    // Nothing allocated past the bounds: the forwards fit a 256 MiB budget, and no absurd
+    // size got as far as an allocation (terabytes aborted the process before the bounds).
+    assert!(peak < 1 << 30, "peak resident memory {} MiB", peak >> 20);
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     // The stream covers both outcomes and every tail.
     assert!(restored >= CASES / 5 && refused >= CASES / 5, "{restored} restored, {refused} refused");
     assert_eq!(tails.len(), 4, "{tails:?}");
+}
+
+/// The process's peak resident memory (VmHWM), in bytes.
+fn peak_resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc (the native suite runs on Linux)");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("a VmHWM line");
+    let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmHWM in kB");
+    kib << 10
 }

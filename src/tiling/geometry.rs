@@ -88,7 +88,7 @@ pub fn tile_shape(image: Size, tile: usize, pad_size: usize) -> Size {
 
 /// Checks a tile side and an overlap against [`MAX_TILE`] and [`MAX_OVERLAP`], so that no
 /// sum or product of them (times a scale of at most 16) can wrap.
-pub fn check_options(tile: usize, overlap: usize) -> Result<(), TilingError> {
+fn check_options(tile: usize, overlap: usize) -> Result<(), TilingError> {
     for (name, value, min, max) in [("tile size", tile, 1, MAX_TILE), ("overlap", overlap, 0, MAX_OVERLAP)] {
         if value > max {
             return Err(TilingError::OutOfRange { name, value, min, max });
