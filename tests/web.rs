@@ -4,6 +4,9 @@
 //! They fail, never skip, when the browser has no WebGPU adapter.
 #![cfg(target_arch = "wasm32")]
 
+#[path = "support/config_cases.rs"]
+mod config_cases;
+
 use burn::tensor::{Device, Tensor, TensorData};
 use grl_wasm::model::{Grl, GrlConfig};
 use grl_wasm::probe::{max_abs_diff, probe_reference, run_probe};
@@ -306,4 +309,76 @@ async fn auto_prefers_the_cpu_over_a_software_adapter() {
     assert!(reason.starts_with("WebGPU runs on a software adapter (") && reason.to_lowercase().contains("swiftshader"), "{reason:?}");
     let info = create("webgpu").await.expect(NEEDS_WEBGPU).info().unwrap();
     assert!(Reflect::get(&info, &"fallbackReason".into()).unwrap().is_undefined(), "no fallbackReason when asked for WebGPU");
+}
+
+/// Item 1 of issue 16 through the package: a file whose configuration is absurd, or does not
+/// match its tensors, is refused by `Restorer.create` in one line naming the value or tensor,
+/// before anything is built (an absurd size used to abort the wasm instance).
+#[wasm_bindgen_test]
+async fn absurd_or_mismatched_models_are_refused_by_create() {
+    let good = web_model_bytes();
+    let st = SafeTensors::deserialize(&good).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&good).unwrap();
+    let with_config = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut metadata = header.metadata().clone().unwrap();
+        let mut config: serde_json::Value = serde_json::from_str(&metadata["config"]).unwrap();
+        edit(&mut config);
+        metadata.insert("config".into(), config.to_string());
+        safetensors::serialize(st.tensors(), Some(metadata)).unwrap()
+    };
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // 2^31 (wasm32's usize cannot hold the 2^40 of the issue: serde refuses that one).
+        (with_config(&|c| c["stripe_groups"] = serde_json::json!([1u64 << 31, null])), "stripe_groups[0] is 2147483648: expected at most 64"),
+        (with_config(&|c| c["stripe_groups"] = serde_json::json!([1u64 << 40, null])), "invalid value: integer `1099511627776`, expected usize"),
+        (with_config(&|c| c["depths"] = serde_json::json!(vec![2; 1_000_000])), "the number of stages (depths) is 1000000: expected at most 16"),
+        (with_config(&|c| c["depths"] = serde_json::json!([3])), "layers.0.blocks.2.attn.qkv.body.weight is missing (set by depths, embed_dim)"),
+        (with_config(&|c| c["in_channels"] = serde_json::json!(1)), "conv_first.weight has shape [16, 3, 3, 3] in the checkpoint but [16, 1, 3, 3] in the configuration"),
+    ];
+    for (bytes, expected) in cases {
+        let start = js_sys::Date::now();
+        let err = message(Restorer::create(bytes, options(&[("backend", "cpu".into())])).await.err().map(JsValue::from).unwrap());
+        console_log!("refused in {:.0} ms: {}", js_sys::Date::now() - start, &err[..err.len().min(160)]);
+        assert!(err.contains(expected), "expected {expected:?} in {err:?}");
+        assert!(err.len() < 1000 && !err.contains('\n'), "one short line: {err:?}");
+    }
+}
+
+/// The property test over configurations (tests/config_property.rs runs 300 natively) through
+/// `Restorer.create` and `restore` on the CPU backend: every file restores, or is refused with
+/// an error; a panic would abort the wasm instance and fail the test.
+#[wasm_bindgen_test]
+async fn random_configurations_restore_or_are_refused() {
+    let (mut restored, mut refused) = (0, 0);
+    for index in 0..20 {
+        let case = config_cases::case(0x5eed_0016, index);
+        console_log!("{}", case.label);
+        let should_load = case.should_load();
+        match Restorer::create(case.bytes.clone(), options(&[("backend", "cpu".into())])).await {
+            Err(e) => {
+                let err = message(JsValue::from(e));
+                assert!(!should_load, "{} was refused but should load: {err}", case.label);
+                assert!(!err.is_empty() && !err.chars().any(char::is_control), "{}: {err:?}", case.label);
+                refused += 1;
+            }
+            Ok(restorer) => {
+                assert!(should_load, "{} loaded but its configuration is invalid or does not match", case.label);
+                let name = Reflect::get(&restorer.info().unwrap(), &"name".into()).unwrap().as_string().unwrap();
+                assert!(!name.chars().any(char::is_control), "the name is printable: {name:?}");
+                let (width, height) = case.image;
+                match restore(&restorer, image_data(width, height), JsValue::UNDEFINED).await {
+                    Ok(out) => {
+                        let scale = Reflect::get(&restorer.info().unwrap(), &"scale".into()).unwrap().as_f64().unwrap() as u32;
+                        assert_eq!((out.width(), out.height()), (width * scale, height * scale), "{}", case.label);
+                        restored += 1;
+                    }
+                    Err(e) => {
+                        let err = message(e);
+                        assert!(err.contains("RGBA images need a 1- or 3-channel model") || err.contains("fits the memory limits"), "{}: {err}", case.label);
+                    }
+                }
+            }
+        }
+    }
+    console_log!("20 configurations: {restored} restored, {refused} refused");
+    assert!(restored >= 3 && refused >= 3, "{restored} restored, {refused} refused");
 }

@@ -9,6 +9,7 @@ use clap::Args;
 
 use crate::train::data::load_folder;
 use crate::train::metrics::{psnr, ssim};
+use crate::web_format::printable;
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
@@ -42,7 +43,8 @@ pub fn compare(args: CompareArgs) -> Result<(), String> {
             format!("{} has no image named {}.* for {}", args.restored.display(), stem(&name), args.reference.join(&name).display())
         })?;
         check_sizes(&name, &reference, &output, args.shave)?;
-        rows.push(Row { psnr: psnr(&output, &reference, args.shave), ssim: ssim(&output, &reference, args.shave), name });
+        let (psnr, ssim) = (psnr(&output, &reference, args.shave)?, ssim(&output, &reference, args.shave)?);
+        rows.push(Row { psnr, ssim, name: printable(&name) });
     }
     let mean = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
     let (p, s) = (mean(|r| r.psnr), mean(|r| r.ssim));

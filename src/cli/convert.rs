@@ -72,9 +72,11 @@ pub fn convert(checkpoint: &Path, config: Option<&str>, dtype: StorageDType, out
     Ok(())
 }
 
+/// Prints what a web-format file says; a configuration that does not match the file's tensors
+/// is printed too, then reported as the error (exit 1): the file cannot be loaded.
 pub fn info(file: &Path) -> Result<(), String> {
     let bytes = super::bundled::read_model(file)?;
-    let info = web_format::read_info(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+    let (info, shapes) = web_format::inspect(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
     let p = &info.provenance;
     println!("file:        {} ({} bytes, {:?}, format version {})", file.display(), bytes.len(), info.dtype, info.format_version);
     println!("name:        {}", p.name);
@@ -91,5 +93,5 @@ pub fn info(file: &Path) -> Result<(), String> {
     println!("source:      {}", p.source);
     println!("licence:     {}", p.license);
     println!("config:      {}", serde_json::to_string(&info.config).map_err(|e| e.to_string())?);
-    Ok(())
+    shapes.map_err(|e| format!("{}: {e}", file.display()))
 }

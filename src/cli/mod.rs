@@ -17,7 +17,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::web_format::StorageDType;
+use crate::tiling::geometry::{MAX_OVERLAP, MAX_TILE};
+use crate::web_format::{StorageDType, printable};
 
 #[derive(Parser, Debug)]
 #[command(name = "grl", version, about = "GRL image restoration: convert checkpoints, inspect models, restore images")]
@@ -47,7 +48,8 @@ enum Command {
         output: PathBuf,
     },
     /// Print a web-format model's configuration, parameter count and provenance (a file or
-    /// a bundled model's name).
+    /// a bundled model's name). A configuration that does not match the file's tensors is
+    /// printed, then reported as an error (exit 1).
     Info { file: PathBuf },
     /// List the presets (the released models' configurations) and the bundled models.
     Presets,
@@ -64,10 +66,10 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
         /// Tile side in input pixels; by default the largest that fits the memory limits.
-        #[arg(long)]
+        #[arg(long, value_parser = whole_number(1, MAX_TILE))]
         tile: Option<usize>,
-        /// Pixels shared by neighbouring tiles.
-        #[arg(long, default_value_t = 16)]
+        /// Pixels shared by neighbouring tiles (less than half the tile).
+        #[arg(long, default_value_t = 16, value_parser = whole_number(0, MAX_OVERLAP))]
         overlap: usize,
         /// Tiles per forward: a number, or `auto` for as many as fit the memory limits.
         #[arg(long, default_value = "1", value_parser = parse_batch)]
@@ -163,14 +165,26 @@ type Sizes = Vec<usize>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct BatchSize(Option<usize>);
 
-/// `--batch`: a positive number, or `auto`.
+/// The most tiles `--batch` takes per forward.
+const MAX_BATCH: usize = 64;
+
+/// `--batch`: a number from 1 to [`MAX_BATCH`], or `auto`.
 fn parse_batch(text: &str) -> Result<BatchSize, String> {
     match text {
         "auto" => Ok(BatchSize(None)),
         _ => match text.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(BatchSize(Some(n))),
-            _ => Err(format!("{text:?} is not a batch size: expected a positive number or auto")),
+            Ok(n @ 1..=MAX_BATCH) => Ok(BatchSize(Some(n))),
+            _ => Err(format!("{text:?} is not a batch size: expected a whole number from 1 to {MAX_BATCH}, or auto")),
         },
+    }
+}
+
+/// A parser of whole numbers from `min` to `max`: the range is named when a value is outside
+/// it (clap's error names the value).
+pub(crate) fn whole_number(min: usize, max: usize) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |text| match text.parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from {min} to {max}")),
     }
 }
 
@@ -196,8 +210,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), String> {
             print!("{e}"); // --help, --version
             return Ok(());
         }
-        Err(e) => return Err(format!("{} (see grl --help)", one_line(&e.to_string()))),
+        Err(e) => return Err(format!("{} (see grl --help)", printable(&one_line(&e.to_string())))),
     };
+    // Errors can quote what a file holds (serde names an unknown value as written): escaped,
+    // so that they stay one line and cannot rewrite the terminal.
+    run_command(cli).map_err(|e| printable(&e))
+}
+
+fn run_command(cli: Cli) -> Result<(), String> {
     if let Some(threads) = cli.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads as usize)

@@ -175,7 +175,8 @@ pub struct EvalArgs {
     model: PathBuf,
     /// Folder of clean images.
     dir: PathBuf,
-    /// Noise level for a denoiser (0-255 scale); by default the model's, 25 for a blind one.
+    /// Noise level for a denoiser (0-255 scale; 0 adds no noise, scoring the model on clean
+    /// images); by default the model's, 25 for a blind one.
     #[arg(long)]
     sigma: Option<f32>,
     /// JPEG quality for an artifact-removal model (1-100); by default the model's, required
@@ -186,19 +187,19 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Tile side in input pixels; by default the largest that fits.
-    #[arg(long)]
+    #[arg(long, value_parser = super::whole_number(1, crate::tiling::geometry::MAX_TILE))]
     tile: Option<usize>,
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     backend: Backend,
 }
 
 pub fn eval(args: EvalArgs) -> Result<(), String> {
-    let bytes = super::bundled::read_model(&args.model)?;
-    let chosen = choose(args.backend)?;
-    let (grl, info) = web_format::load(bytes, &chosen.device).map_err(|e| format!("{}: {e}", args.model.display()))?;
     if let Some(sigma) = args.sigma.filter(|s| !(s.is_finite() && (0.0..=255.0).contains(s))) {
         return Err(format!("--sigma is {sigma}: expected a noise level in 0-255"));
     }
+    let bytes = super::bundled::read_model(&args.model)?;
+    let chosen = choose(args.backend)?;
+    let (grl, info) = web_format::load(bytes, &chosen.device).map_err(|e| format!("{}: {e}", args.model.display()))?;
     let degradation = degradation_of(&info, args.sigma, args.quality)?;
     let options = RestoreOptions { tile: args.tile, ..RestoreOptions::default() };
     let rows = evaluate(&grl, &chosen.device, chosen.limits, &degradation, &args.dir, args.seed, options)?;

@@ -24,6 +24,8 @@ const MAX_STRIPE: usize = 1024;
 const MAX_STRIPE_GROUPS: usize = 64;
 const MAX_DOWN_FACTOR: usize = 16;
 const MAX_MLP_RATIO: f64 = 16.0;
+/// The largest value range (models work in 1.0 or 255.0; past this the features overflow).
+const MAX_IMG_RANGE: f64 = 1000.0;
 /// Most parameters, estimated from the sizes before anything is built (GRL-B has 20 M).
 const MAX_PARAMS: f64 = 500e6;
 
@@ -64,8 +66,8 @@ pub fn out_of_bounds(config: &GrlConfig) -> Vec<String> {
     if !(config.mlp_ratio.is_finite() && config.mlp_ratio <= MAX_MLP_RATIO) {
         errors.push(format!("mlp_ratio is {}: expected a number of at most {MAX_MLP_RATIO}", config.mlp_ratio));
     }
-    if !config.img_range.is_finite() {
-        errors.push(format!("img_range is {}: expected a finite number", config.img_range));
+    if !(config.img_range.is_finite() && config.img_range <= MAX_IMG_RANGE) {
+        errors.push(format!("img_range is {}: expected a number of at most {MAX_IMG_RANGE}", config.img_range));
     }
     if errors.is_empty() {
         let params = estimated_params(config);

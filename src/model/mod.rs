@@ -42,6 +42,7 @@ pub mod mlp;
 pub mod presets;
 pub mod projection;
 pub mod settings;
+pub mod shapes;
 pub mod stage;
 pub mod stripe_attention;
 pub mod tables;

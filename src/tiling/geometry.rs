@@ -39,12 +39,20 @@ pub struct TilePlan {
     pub tiles: Vec<TileRect>,
 }
 
+/// The largest tile side asked for (a tile larger than the image shrinks to it anyway): past
+/// it, a request is a mistake, and sums of sides could wrap.
+pub const MAX_TILE: usize = 1 << 16;
+/// The largest overlap asked for; it must also stay below half the tile.
+pub const MAX_OVERLAP: usize = MAX_TILE / 2 - 1;
+
 /// Why a plan cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TilingError {
     EmptyImage(Size),
     ZeroMultiple,
     TileTooSmall { tile: usize, pad_size: usize },
+    /// A tile or overlap past [`MAX_TILE`] or [`MAX_OVERLAP`].
+    OutOfRange { name: &'static str, value: usize, min: usize, max: usize },
     OverlapTooLarge { overlap: usize, tile: usize },
 }
 
@@ -55,6 +63,9 @@ impl fmt::Display for TilingError {
             TilingError::ZeroMultiple => write!(f, "pad_size is 0: expected at least 1"),
             TilingError::TileTooSmall { tile, pad_size } => {
                 write!(f, "tile size {tile} is smaller than the model's pad size {pad_size}")
+            }
+            TilingError::OutOfRange { name, value, min, max } => {
+                write!(f, "{name} {value} is out of range: expected {min} to {max}")
             }
             TilingError::OverlapTooLarge { overlap, tile } => write!(
                 f,
@@ -75,8 +86,20 @@ pub fn tile_shape(image: Size, tile: usize, pad_size: usize) -> Size {
     Size { height: side.min(padded.height), width: side.min(padded.width) }
 }
 
+/// Checks a tile side and an overlap against [`MAX_TILE`] and [`MAX_OVERLAP`], so that no
+/// sum or product of them (times a scale of at most 16) can wrap.
+fn check_options(tile: usize, overlap: usize) -> Result<(), TilingError> {
+    for (name, value, min, max) in [("tile size", tile, 1, MAX_TILE), ("overlap", overlap, 0, MAX_OVERLAP)] {
+        if value > max {
+            return Err(TilingError::OutOfRange { name, value, min, max });
+        }
+    }
+    Ok(())
+}
+
 /// Starts of the tiles along one axis of length `len`, for tiles of length `tile`: evenly
-/// spread, first at 0, last at `len - tile` (flush), neighbours sharing at least `overlap`.
+/// spread, first at 0, last at `len - tile` (flush), neighbours sharing at least `overlap`
+/// (`overlap < tile / 2`, checked by the caller).
 fn axis_starts(len: usize, tile: usize, overlap: usize) -> Vec<usize> {
     if len <= tile {
         return vec![0];
@@ -96,6 +119,7 @@ pub fn plan_tiles(image: Size, tile: usize, overlap: usize, pad_size: usize) -> 
     if pad_size == 0 {
         return Err(TilingError::ZeroMultiple);
     }
+    check_options(tile, overlap)?;
     let side = tile / pad_size * pad_size;
     if side == 0 {
         return Err(TilingError::TileTooSmall { tile, pad_size });
@@ -103,7 +127,7 @@ pub fn plan_tiles(image: Size, tile: usize, overlap: usize, pad_size: usize) -> 
     let shape = tile_shape(image, tile, pad_size);
     // One tile has no neighbours: the overlap does not matter.
     let one_tile = image.height <= shape.height && image.width <= shape.width;
-    if overlap * 2 >= side && !one_tile {
+    if overlap >= side.div_ceil(2) && !one_tile {
         return Err(TilingError::OverlapTooLarge { overlap, tile: side });
     }
     let rows = axis_starts(image.height, shape.height, overlap);
@@ -190,6 +214,21 @@ mod tests {
         assert!(e.to_string().contains("overlap 32"), "{e}");
         // One tile has no neighbours: any overlap will do.
         assert_eq!(plan_tiles(Size::square(16), 16, 16, 8).unwrap().tiles.len(), 1);
+    }
+
+    #[test]
+    fn huge_options_are_refused_before_any_arithmetic() {
+        let image = Size { height: 300, width: 200 };
+        let e = plan_tiles(image, 64, 1 << 63, 16).unwrap_err();
+        assert_eq!(e.to_string(), "overlap 9223372036854775808 is out of range: expected 0 to 32767");
+        let e = plan_tiles(image, usize::MAX, 16, 16).unwrap_err();
+        assert_eq!(e.to_string(), format!("tile size {} is out of range: expected 1 to 65536", usize::MAX));
+        // At the bounds, and at odd sides, the overlap check is exact: overlap < tile / 2.
+        assert_eq!(plan_tiles(Size::square(1 << 17), MAX_TILE, MAX_OVERLAP, 16).unwrap().tiles.len(), 9);
+        assert!(plan_tiles(image, 40, 19, 5).is_ok());
+        assert!(matches!(plan_tiles(image, 40, 20, 5), Err(TilingError::OverlapTooLarge { overlap: 20, tile: 40 })));
+        assert!(matches!(plan_tiles(image, 45, 23, 5), Err(TilingError::OverlapTooLarge { overlap: 23, tile: 45 })));
+        assert!(plan_tiles(image, 45, 22, 5).is_ok());
     }
 
     #[test]

@@ -158,6 +158,7 @@ pub async fn run_tiled<M: TileModel>(
         let Size { height, width } = image;
         return Err(TileError::Input(format!("input has {} values: expected {cin} x {height} x {width}", planes.len())));
     }
+    // The plan bounds the tile and the overlap (geometry::check_options) before any product.
     let plan = plan_tiles(image, options.tile, options.overlap, pad)?;
     let mut blender = Blender::new(image.scaled(scale), cout, options.overlap * scale);
     let mut pending = Pending { tiles: plan.tiles, shape: plan.tile };
@@ -170,7 +171,7 @@ pub async fn run_tiled<M: TileModel>(
             if hooks.cancelled() {
                 return Err(TileError::Cancelled);
             }
-            let batch = &pending.tiles[next..(next + options.batch.max(1)).min(pending.tiles.len())];
+            let batch = &pending.tiles[next..next.saturating_add(options.batch.max(1)).min(pending.tiles.len())];
             match forward_batch(model, &prepared, device, planes, image, batch).await {
                 Ok(outputs) => {
                     for (rect, out) in batch.iter().zip(outputs) {
@@ -179,7 +180,7 @@ pub async fn run_tiled<M: TileModel>(
                 }
                 Err(e) => {
                     let side = pending.shape.max_side() / 2 / pad * pad;
-                    if side < pad || options.overlap * 2 >= side {
+                    if side < pad || options.overlap >= side.div_ceil(2) {
                         return Err(TileError::Device(e)); // no smaller tile keeps the overlap
                     }
                     pending = split(&pending.tiles[next..], side, options.overlap, pad, image)?;

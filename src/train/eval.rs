@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::tensor::Device;
 use super::data::{Planar, load_folder};
 use super::degrade::{Degradation, Quality, Sigma};
-use super::metrics::{psnr, ssim};
+use super::metrics::{MIN_SSIM_SIDE, psnr, ssim};
 use super::testset::pair;
 use crate::Size;
 use crate::model::{Grl, Task};
@@ -15,7 +15,7 @@ use crate::pixels::{rgb_planes_to_rgba, rgba_to_rgb_planes};
 use crate::restore::{RestoreOptions, restore_rgba};
 use crate::tiling::memory::MemoryLimits;
 use crate::tiling::run::NoHooks;
-use crate::web_format::WebModelInfo;
+use crate::web_format::{WebModelInfo, printable};
 
 /// Scores of one image.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,16 +27,23 @@ pub struct Scores {
     pub baseline_ssim: f64,
 }
 
+/// The noise level a blind denoiser (noise level 0 in its metadata) is scored at by default.
+const BLIND_SIGMA: f32 = 25.0;
+
 /// The degradation a model undoes, from its metadata: its scale for SR, its noise level for a
-/// denoiser (`sigma` overrides it, and is required for a blind one, noise level 0), its JPEG
-/// quality for artifact removal (`quality` overrides it, and is required for a blind one,
-/// quality 0).
+/// denoiser, its JPEG quality for artifact removal. `sigma` overrides the noise level, 0 meaning
+/// no noise (the model scored on clean images, the baseline then perfect); without it a blind
+/// denoiser is scored at [`BLIND_SIGMA`]. `quality` overrides the JPEG quality, and is required
+/// for a blind JPEG model (quality 0 in its metadata).
 pub fn degradation_of(info: &WebModelInfo, sigma: Option<f32>, quality: Option<u8>) -> Result<Degradation, String> {
     let scale = info.config.upscale;
     match info.provenance.task {
         Task::Dn => {
-            let sigma = sigma.unwrap_or(info.provenance.noise_level as f32);
-            Ok(Degradation::Noise(Sigma::Fixed(if sigma > 0.0 { sigma } else { 25.0 })))
+            let default = match info.provenance.noise_level {
+                0 => BLIND_SIGMA,
+                level => level as f32,
+            };
+            Ok(Degradation::Noise(Sigma::Fixed(sigma.unwrap_or(default))))
         }
         Task::Sr if scale >= 2 => Ok(Degradation::Bicubic { scale }),
         Task::Jpeg if scale == 1 => {
@@ -69,20 +76,40 @@ pub fn evaluate(
 ) -> Result<Vec<Scores>, String> {
     let scale = degradation.scale();
     let shave = if scale > 1 { scale as u32 } else { 0 };
+    let images = load_folder(dir)?;
+    check_sizes(&images, scale as u32, shave)?;
     let mut rows = Vec::new();
-    for (i, (name, image)) in load_folder(dir)?.into_iter().enumerate() {
+    for (i, (name, image)) in images.into_iter().enumerate() {
         let (clean, degraded) = pair(&name, &image, degradation, None, seed + i as u64)?;
         let baseline = degradation.baseline(&degraded).to_rgb8();
         let restored = restore_planar(grl, device, limits, &degraded, options)?;
         rows.push(Scores {
-            name,
-            psnr: psnr(&restored, &clean, shave),
-            ssim: ssim(&restored, &clean, shave),
-            baseline_psnr: psnr(&baseline, &clean, shave),
-            baseline_ssim: ssim(&baseline, &clean, shave),
+            name: printable(&name),
+            psnr: psnr(&restored, &clean, shave)?,
+            ssim: ssim(&restored, &clean, shave)?,
+            baseline_psnr: psnr(&baseline, &clean, shave)?,
+            baseline_ssim: ssim(&baseline, &clean, shave)?,
         });
     }
     Ok(rows)
+}
+
+/// Refuses, before any restore, an image too small to score: cropped to a multiple of the
+/// scale and shaved, it must still hold SSIM's window. Evaluation tools refuse such images
+/// too (MATLAB's `ssim_index`, scikit-image's `structural_similarity`) rather than score them
+/// with a smaller window, which would not compare with published figures.
+fn check_sizes(images: &[(String, image::RgbImage)], scale: u32, shave: u32) -> Result<(), String> {
+    let min = (MIN_SSIM_SIDE as u32 + 2 * shave).next_multiple_of(scale);
+    match images.iter().find(|(_, im)| im.width() < min || im.height() < min) {
+        Some((name, im)) => Err(format!(
+            "{} is {}x{}: too small to score, SSIM's {MIN_SSIM_SIDE}x{MIN_SSIM_SIDE} window needs images of at least {min}x{min} pixels{}",
+            printable(name),
+            im.width(),
+            im.height(),
+            if shave > 0 { format!(" at x{scale} ({shave} pixels shaved at each border)") } else { String::new() }
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The model's 8-bit output for a planar RGB input, through the tiled restore users get.

@@ -136,19 +136,17 @@ fn batch_tensor(images: &[Planar], device: &Device) -> Tensor<4> {
 }
 
 /// Mean PSNR of `model` on the validation pairs (8-bit, shave = scale).
-fn validate(model: &Grl, pairs: &[(Planar, image::RgbImage)], scale: usize) -> f64 {
+fn validate(model: &Grl, pairs: &[(Planar, image::RgbImage)], scale: usize) -> Result<f64, String> {
     let device = Device::flex();
     let model = model.valid();
-    let total: f64 = pairs
-        .iter()
-        .map(|(input, target)| {
-            let out = model.forward(batch_tensor(std::slice::from_ref(input), &device));
-            let [_, _, h, w] = out.dims();
-            let planes = out.into_data().try_to_vec::<f32>().expect("f32 output");
-            psnr(&Planar { width: w, height: h, planes }.to_rgb8(), target, scale as u32)
-        })
-        .sum();
-    total / pairs.len() as f64
+    let mut total = 0.0;
+    for (input, target) in pairs {
+        let out = model.forward(batch_tensor(std::slice::from_ref(input), &device));
+        let [_, _, h, w] = out.dims();
+        let planes = out.into_data().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?;
+        total += psnr(&Planar { width: w, height: h, planes }.to_rgb8(), target, scale as u32)?;
+    }
+    Ok(total / pairs.len() as f64)
 }
 
 /// Trains (or resumes) the run in `files.run_dir`, then writes the model to `files.output`;
@@ -179,13 +177,13 @@ pub fn train(settings: &TrainSettings, files: &RunFiles, hooks: &mut impl TrainH
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let lr = learning_rate(settings, progress.step);
         model = optim.step(lr, model, grads);
-        loss_sum += loss.into_scalar::<f32>() as f64;
+        loss_sum += finite_loss(loss.into_scalar::<f32>() as f64, progress.step + 1, settings.lr)?;
         loss_count += 1;
         progress.step += 1;
         hooks.step(progress.step);
 
         if progress.step % settings.val_every == 0 || progress.step == settings.steps {
-            let val_psnr = validate(&model, &val, degradation.scale());
+            let val_psnr = validate(&model, &val, degradation.scale())?;
             let mean_loss = loss_sum / loss_count as f64;
             progress.val_psnr = Some(val_psnr);
             writeln!(log, "{},{mean_loss:.6},{lr:.3e},{val_psnr:.3}", progress.step).map_err(|e| e.to_string())?;
@@ -201,6 +199,15 @@ pub fn train(settings: &TrainSettings, files: &RunFiles, hooks: &mut impl TrainH
     let bytes = web_format::save(&model.valid(), &files.provenance, files.dtype)?;
     write_atomically(&files.output, &bytes)?;
     Ok(TrainOutcome::Finished { steps: progress.step, bytes: bytes.len(), val_psnr: progress.val_psnr })
+}
+
+/// The loss of step `step`, or the error that stops a diverged run: once the loss is NaN or
+/// infinite the weights are too, so nothing more is saved (the run's checkpoints are kept).
+fn finite_loss(loss: f64, step: usize, lr: f64) -> Result<f64, String> {
+    if loss.is_finite() {
+        return Ok(loss);
+    }
+    Err(format!("training diverged at step {step}: the loss is {loss} (try a lower --lr than {lr}); the run's checkpoints are kept"))
 }
 
 /// A fresh model and optimizer, or the run's latest checkpoint (then `true`).
@@ -248,16 +255,37 @@ fn check_settings(settings: &TrainSettings, degradation: &Degradation) -> Result
     if settings.config.in_channels != 3 || settings.config.out_channels() != 3 {
         return Err("training works on RGB: in_channels and out_channels must be 3".into());
     }
-    if settings.patch == 0 || settings.patch % scale != 0 {
-        return Err(format!("patch is {}: expected a positive multiple of the scale {scale}", settings.patch));
+    if settings.patch % scale != 0 {
+        return Err(format!("patch is {}: expected a multiple of the scale {scale}", settings.patch));
     }
-    for (name, value) in [("steps", settings.steps), ("batch", settings.batch), ("val_every", settings.val_every)] {
-        if value == 0 {
-            return Err(format!("{name} is 0: expected at least 1"));
+    // The validation crop is scored with `scale` pixels shaved at each border.
+    let min_crop = (4 * scale).max(16);
+    for (name, value, min, max) in [
+        ("steps", settings.steps, 1, MAX_STEPS),
+        ("batch", settings.batch, 1, MAX_BATCH),
+        ("patch", settings.patch, scale, MAX_SIDE),
+        ("val_every", settings.val_every, 1, MAX_STEPS),
+        ("val_crop", settings.val_crop, min_crop, MAX_SIDE),
+    ] {
+        if !(min..=max).contains(&value) {
+            return Err(format!("{name} is {value}: expected {min} to {max}"));
         }
+    }
+    let (lr, min_lr) = (settings.lr, settings.min_lr);
+    if !(lr.is_finite() && lr > 0.0 && lr <= 1.0) {
+        return Err(format!("lr is {lr}: expected a learning rate above 0 and at most 1"));
+    }
+    if !(min_lr.is_finite() && (0.0..=lr).contains(&min_lr)) {
+        return Err(format!("min_lr is {min_lr}: expected 0 to lr ({lr})"));
     }
     Ok(())
 }
+
+/// Upper bounds of the training settings: past them a run is a typo, or exhausts memory
+/// (a batch of patches, a validation crop) before its first step.
+const MAX_STEPS: usize = 10_000_000;
+const MAX_BATCH: usize = 256;
+const MAX_SIDE: usize = 2048;
 
 /// Creates the run folder with its settings, or checks that a resumed run has the same.
 fn check_run_dir(run_dir: &Path, settings: &TrainSettings) -> Result<(), String> {
@@ -308,5 +336,52 @@ mod tests {
         assert!((learning_rate(&settings, 2) - 1e-3 * (1.0 + (std::f64::consts::PI * 0.02).cos()) / 2.0 - 1e-5 * (1.0 - (std::f64::consts::PI * 0.02).cos()) / 2.0).abs() < 1e-12);
         assert!((learning_rate(&settings, 50) - (1e-3 + 1e-5) / 2.0).abs() < 1e-12);
         assert!((learning_rate(&settings, 100) - 1e-5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_non_finite_loss_stops_the_run() {
+        assert_eq!(finite_loss(0.25, 3, 1e-3), Ok(0.25));
+        let err = finite_loss(f64::NAN, 7, 0.5).unwrap_err();
+        assert_eq!(err, "training diverged at step 7: the loss is NaN (try a lower --lr than 0.5); the run's checkpoints are kept");
+        assert!(finite_loss(f64::INFINITY, 1, 1e-3).unwrap_err().contains("the loss is inf"));
+    }
+
+    #[test]
+    fn zero_absurd_and_non_finite_settings_are_refused() {
+        let config = GrlConfig::preset("dn_grl_tiny_c3s25").unwrap();
+        let good = TrainSettings {
+            config,
+            degradation: "noise:25".into(),
+            train_dir: PathBuf::new(),
+            val_dir: PathBuf::new(),
+            steps: 100,
+            batch: 1,
+            patch: 16,
+            lr: 1e-3,
+            min_lr: 1e-5,
+            seed: 0,
+            val_every: 10,
+            val_crop: 64,
+            init: None,
+        };
+        let noise = Degradation::parse("noise:25").unwrap();
+        check_settings(&good, &noise).unwrap();
+        let cases: Vec<(TrainSettings, &str)> = vec![
+            (TrainSettings { val_crop: 0, ..good.clone() }, "val_crop is 0: expected 16 to 2048"),
+            (TrainSettings { val_crop: 1 << 40, ..good.clone() }, "val_crop is 1099511627776: expected 16 to 2048"),
+            (TrainSettings { patch: 0, ..good.clone() }, "patch is 0: expected 1 to 2048"),
+            (TrainSettings { batch: usize::MAX, ..good.clone() }, "batch is 18446744073709551615: expected 1 to 256"),
+            (TrainSettings { steps: 0, ..good.clone() }, "steps is 0: expected 1 to 10000000"),
+            (TrainSettings { lr: f64::NAN, ..good.clone() }, "lr is NaN: expected a learning rate above 0 and at most 1"),
+            (TrainSettings { lr: f64::INFINITY, ..good.clone() }, "lr is inf"),
+            (TrainSettings { lr: 0.0, ..good.clone() }, "lr is 0"),
+            (TrainSettings { lr: -1e-3, ..good.clone() }, "lr is -0.001"),
+            (TrainSettings { min_lr: f64::NAN, ..good.clone() }, "min_lr is NaN: expected 0 to lr (0.001)"),
+            (TrainSettings { min_lr: 0.1, ..good.clone() }, "min_lr is 0.1"),
+        ];
+        for (settings, expected) in cases {
+            let err = check_settings(&settings, &noise).unwrap_err();
+            assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
+        }
     }
 }
