@@ -18,7 +18,8 @@ use crate::pixels::{
 };
 use crate::tiling::geometry::tile_shape;
 use crate::tiling::memory::{MemoryEstimate, MemoryLimits, TileMemory, choose_batch, choose_tile};
-use crate::tiling::run::{TileError, TileHooks, TileModel, TileOptions, run_tiled};
+use crate::tiling::lanes::{Here, TileLanes};
+use crate::tiling::run::{TileError, TileHooks, TileModel, TileOptions, run_tiled_on};
 
 /// How to tile a restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,8 +144,22 @@ pub async fn restore_rgba8(
     options: RestoreOptions,
     hooks: &mut impl TileHooks,
 ) -> Result<RestoredImage<u8>, TileError> {
+    restore_rgba8_on(grl, &mut Here::new(device.clone()), limits, rgba, image, options, hooks).await
+}
+
+/// [`restore_rgba8`] with the tiles run by `lanes` (the browser's pool of workers, each with
+/// its own copy of `grl`): the same output, to the last bit.
+pub async fn restore_rgba8_on<'g>(
+    grl: &'g Grl,
+    lanes: &mut impl TileLanes<GrlTiles<'g>>,
+    limits: MemoryLimits,
+    rgba: &[u8],
+    image: Size,
+    options: RestoreOptions,
+    hooks: &mut impl TileHooks,
+) -> Result<RestoredImage<u8>, TileError> {
     check_rgba_len(rgba.len(), image).map_err(TileError::Input)?;
-    let out = restore_rgba(grl, device, limits, &u8_to_unit(rgba), image, options, hooks).await?;
+    let out = restore_rgba_on(grl, lanes, limits, &u8_to_unit(rgba), image, options, hooks).await?;
     Ok(RestoredImage { size: out.size, rgba: unit_to_u8(&out.rgba), tile: out.tile })
 }
 
@@ -153,6 +168,19 @@ pub async fn restore_rgba8(
 pub async fn restore_rgba(
     grl: &Grl,
     device: &Device,
+    limits: MemoryLimits,
+    rgba: &[f32],
+    image: Size,
+    options: RestoreOptions,
+    hooks: &mut impl TileHooks,
+) -> Result<RestoredImage<f32>, TileError> {
+    restore_rgba_on(grl, &mut Here::new(device.clone()), limits, rgba, image, options, hooks).await
+}
+
+/// [`restore_rgba`] with the tiles run by `lanes`.
+pub async fn restore_rgba_on<'g>(
+    grl: &'g Grl,
+    lanes: &mut impl TileLanes<GrlTiles<'g>>,
     limits: MemoryLimits,
     rgba: &[f32],
     image: Size,
@@ -184,7 +212,7 @@ pub async fn restore_rgba(
         .batch
         .unwrap_or_else(|| choose_batch(&tiles, tile_shape(image, tile, config.pad_size()), limits, MAX_AUTO_BATCH));
     let tile_options = TileOptions { tile, overlap: options.overlap, batch };
-    let out = run_tiled(&tiles, device, &planes, image, tile_options, hooks).await?;
+    let out = run_tiled_on(&tiles, lanes, &planes, image, tile_options, hooks).await?;
 
     let size = image.scaled(config.upscale);
     let n = size.area();
