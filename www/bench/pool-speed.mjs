@@ -6,11 +6,14 @@
 //   node bench/restore-time.mjs is for one backend's times; this one:
 //   node bench/pool-speed.mjs [SIZE=512] [RUNS=3] [THREADS=2] [MODEL=../models/denoise.safetensors]
 //
-// Prints each run, the medians, their ratio, whether both outputs are the same bytes, and the
-// machine's load average around the runs (other work on the cores skews the ratio). A figure,
-// not a test: nothing is asserted but that the restores work.
+// Prints each run, the medians, their ratio, whether both outputs are the same bytes, the CPU
+// time the browser's processes used per second of each run (about 1 for one thread, up to N for
+// N workers: whether the workers ran side by side, even where other work on the cores slows
+// them down), and the machine's load average around the runs. A figure, not a test: nothing is
+// asserted but that the restores work.
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { extname, join, resolve } from "node:path";
 import { cpus, loadavg } from "node:os";
 import { launchBrowser } from "../tests/browser.mjs";
@@ -60,6 +63,25 @@ const server = createServer((req, res) => {
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
 const browser = await launchBrowser({ webgpu: false });
 const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
+const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
+/** CPU seconds (user + system) of this process's descendants (the browser), from /proc. */
+function browserCpu() {
+  const procs = new Map();
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      procs.set(Number(pid), { parent: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / ticks });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const ours = (pid) => {
+    for (let p = procs.get(pid)?.parent; p; p = procs.get(p)?.parent) if (p === process.pid) return true;
+    return false;
+  };
+  return [...procs].filter(([pid]) => ours(pid)).reduce((sum, [, p]) => sum + p.cpu, 0);
+}
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 try {
   const tab = await browser.newPage();
@@ -72,20 +94,25 @@ try {
   // Warm-up: creates both Restorers (workers started, the module's code tiered up).
   for (const t of settings) await tab.evaluate(([n]) => window.bench(n, 64), [t]);
   const times = { [settings[0]]: [], [settings[1]]: [] };
+  const busy = { [settings[0]]: [], [settings[1]]: [] };
   const hashes = new Set();
   for (let r = 0; r < Number(runs); r++) {
     for (const t of r % 2 === 0 ? settings : [...settings].reverse()) {
+      const cpu = browserCpu();
       const result = await tab.evaluate(([n, s]) => window.bench(n, s), [t, Number(size)]);
+      const cores = (browserCpu() - cpu) / result.seconds;
       times[t].push(result.seconds);
+      busy[t].push(cores);
       hashes.add(result.hash);
       console.log(
         `run ${r + 1}, threads ${t} (${result.threads} in use, navigator.hardwareConcurrency ${result.cores}): ` +
-          `${result.seconds.toFixed(2)} s, ${result.tiles} tiles of ${result.tile}, output ${result.hash}; load ${load()}`,
+          `${result.seconds.toFixed(2)} s, ${cores.toFixed(2)} CPU s per s, ${result.tiles} tiles of ${result.tile}, output ${result.hash}; load ${load()}`,
       );
     }
   }
   const [one, many] = settings.map((t) => median(times[t]));
   console.log(`${size}x${size} denoise on the CPU fallback, median of ${runs}: threads 1 ${one.toFixed(2)} s, threads ${threads} ${many.toFixed(2)} s: ${(one / many).toFixed(2)}x`);
+  console.log(`CPU seconds per second, median: threads 1 ${median(busy[settings[0]]).toFixed(2)}, threads ${threads} ${median(busy[settings[1]]).toFixed(2)}`);
   console.log(`outputs: ${hashes.size === 1 ? "the same bytes" : `DIFFERENT (${[...hashes].join(", ")})`}; load average after: ${load()}`);
 } finally {
   await browser.close();
