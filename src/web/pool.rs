@@ -16,11 +16,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::Size;
-use crate::model::GrlConfig;
-use crate::restore::{GrlTiles, RestoreOptions};
-use crate::tiling::geometry::{even_tile, plan_tiles};
+use crate::restore::GrlTiles;
 use crate::tiling::lanes::TileLanes;
-use crate::tiling::memory::{MemoryLimits, choose_lanes, choose_tile};
 use crate::tiling::run::TileModel;
 
 #[wasm_bindgen(module = "/npm/pool.js")]
@@ -152,41 +149,12 @@ fn outputs(answer: &JsValue, running: &Running) -> Result<Vec<Vec<f32>>, String>
     Ok(values.chunks_exact(running.output_len / running.count).map(<[f32]>::to_vec).collect())
 }
 
-/// The side of the tiles a CPU restore's "auto" cuts an image into: about 256 pixels, so that
-/// the pool's workers get several tiles each and a cancel acts within seconds (a 512x512 image:
-/// four tiles of 272). The same with or without workers, so their number never changes the
-/// output.
-const CPU_TILE: usize = 256;
-
 /// Memory the workers' forwards and model copies may take together, unless the device reports
 /// less (`navigator.deviceMemory`, of which they take at most half).
 const POOL_BUDGET: u64 = 2 << 30;
 
-/// The tile side of a CPU restore with tileSize "auto": the largest that fits `limits`, at
-/// most an even split of the image into tiles of about [`CPU_TILE`] pixels. `None` when not
-/// even the smallest tile fits (the restore then says so).
-pub(super) fn cpu_tile(config: &GrlConfig, limits: MemoryLimits, image: Size, overlap: usize) -> Option<usize> {
-    let pad = config.pad_size();
-    let fits = choose_tile(config, 1, limits, image.max_side())?;
-    Some(fits.min(even_tile(image.max_side(), CPU_TILE, overlap, pad).max(pad)))
-}
-
-/// How many of the pool's `workers` one restore uses: no more than it has tiles, nor than fit
-/// the memory budget, each holding a copy of the model (`params`) and a forward over one tile
-/// of `tiling`.
-pub(super) fn restore_lanes(workers: usize, config: &GrlConfig, params: usize, image: Size, tiling: &RestoreOptions) -> usize {
-    let (pad, tile) = (config.pad_size(), tiling.tile.unwrap_or(CPU_TILE).max(config.pad_size()));
-    let batch = tiling.batch.unwrap_or(1).max(1);
-    let Ok(plan) = plan_tiles(image, tile, tiling.overlap, pad) else { return 1 };
-    let batches = plan.tiles.len().div_ceil(batch);
-    // The tile in and out, with an alpha plane; the model's weights as f32.
-    let planes = (config.in_channels + 1) as u64 * plan.tile.area() as u64 * (1 + (config.upscale * config.upscale) as u64);
-    let worker = config.memory_estimate(batch, plan.tile).peak_bytes + 4 * (params as u64 + batch as u64 * planes);
-    choose_lanes(workers.min(batches), worker, pool_budget())
-}
-
 /// [`POOL_BUDGET`], or half of what `navigator.deviceMemory` (GiB) reports when that is less.
-fn pool_budget() -> u64 {
+pub(super) fn pool_budget() -> u64 {
     let device = navigator_number("deviceMemory").map(|gib| (gib * (1u64 << 30) as f64 / 2.0) as u64);
     device.map_or(POOL_BUDGET, |half| half.min(POOL_BUDGET))
 }

@@ -15,11 +15,11 @@ use web_sys::ImageData;
 use super::device::{ErrorScopes, WebGpu, webgpu};
 use super::hooks::JsHooks;
 use super::options::{self, BackendChoice, CreateOptions, MAX_THREADS, RestoreOptions};
-use super::pool::{Pool, cpu_tile, navigator_number, restore_lanes};
+use super::pool::{Pool, navigator_number, pool_budget};
 use super::{Backend, CPU_ADAPTER, to_js};
 use crate::Size;
 use crate::model::Grl;
-use crate::restore::{self, host_bytes, restore_rgba8, restore_rgba8_on};
+use crate::restore::{self, cpu_tile, host_bytes, pool_lanes, restore_rgba8, restore_rgba8_on};
 use crate::tiling::memory::MemoryLimits;
 use crate::tiling::run::{TileError, TileHooks};
 use crate::web_format::{self, WebModelInfo};
@@ -304,7 +304,7 @@ async fn restore_on_cpu(
         return Err(TileError::Cancelled);
     }
     hooks.ended = Some(pool.ended());
-    let lanes = restore_lanes(pool.size(), &grl.config, inner.info.borrow().params, size, tiling);
+    let lanes = pool_lanes(pool.size(), &grl.config, inner.info.borrow().params, size, tiling, pool_budget());
     restore_rgba8_on(grl, &mut pool.lanes(lanes), limits, pixels, size, *tiling, hooks).await
 }
 
