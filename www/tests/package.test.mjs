@@ -227,6 +227,8 @@ test("the CPU fallback on a pool of workers: one thread's bytes, every tile's pr
     assert.equal(page.workers().length, 2, "the kept Restorer's two workers run");
     await call("disposeKept");
     await until(() => page.workers().length === 0, () => `dispose() left ${page.workers().length} workers running`);
+    assert.equal(await call("disposeDuring", 2, size), "the Restorer was disposed", "dispose() during a restore stops it");
+    await until(() => page.workers().length === 0, () => `dispose() during a restore left ${page.workers().length} workers running`);
 
     assert.equal(await call("createError", { backend: "cpu", threads: 0 }), 'threads is 0: expected a whole number of workers or "auto"');
     assert.equal(await call("createError", { backend: "cpu", threads: "many" }), 'threads must be a number or "auto"');

@@ -38,6 +38,7 @@ declare global {
       pool(threads: number | "auto", size: { width: number; height: number }): Promise<PoolReport>;
       cancelPool(threads: number, size: { width: number; height: number }): Promise<{ error: string; progress: number; total: number; after: PoolReport }>;
       disposeKept(): void;
+      disposeDuring(threads: number, size: { width: number; height: number }): Promise<string>;
       createError(options: unknown): Promise<string>;
     };
   }
@@ -129,6 +130,15 @@ async function cancelPool(threads: number, size: { width: number; height: number
 function disposeKept(): void {
   kept?.dispose();
   kept = undefined;
+}
+
+/** Disposes a Restorer from the first progress event of its restore; what the restore says. */
+async function disposeDuring(threads: number, size: { width: number; height: number }): Promise<string> {
+  const restorer = await Restorer.create(await setup(), { backend: "cpu", threads });
+  return poolRestore(restorer, size, undefined, () => restorer.dispose()).then(
+    (r) => `resolved after ${r.progress.length} tiles`,
+    (e: Error) => e.message,
+  );
 }
 
 /** The message Restorer.create rejects with for `options`. */
@@ -231,5 +241,5 @@ export async function typeChecks(bytes: Uint8Array, img: ImageData): Promise<voi
   void [padSize, threads, s, n, b];
 }
 
-window.grlPackageTest = { run, pool, cancelPool, disposeKept, createError };
+window.grlPackageTest = { run, pool, cancelPool, disposeKept, disposeDuring, createError };
 document.body.dataset.state = "ready";
