@@ -54,7 +54,7 @@ def export_targets(exports) -> list[str]:
 def place_files(pkg: Path, files: list[str]) -> None:
     """Copies listed files wasm-pack did not write from npm/; fails on one found nowhere."""
     for name in files:
-        if (pkg / name).is_file():
+        if (pkg / name).is_file() or name.endswith("/") and (pkg / name).is_dir():
             continue
         source = ROOT / "npm" / name
         if not source.is_file():

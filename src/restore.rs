@@ -11,14 +11,15 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
 use crate::Size;
-use crate::model::{Grl, TableIndexMask};
+use crate::model::{Grl, GrlConfig, TableIndexMask};
 use crate::pixels::{
     check_rgba_len, rgb_planes_to_rgba, rgba_alpha_plane, rgba_to_rgb_planes, rgba_to_ycbcr_planes,
     u8_to_unit, unit_to_u8, ycbcr_planes_to_rgba,
 };
-use crate::tiling::geometry::tile_shape;
-use crate::tiling::memory::{MemoryEstimate, MemoryLimits, TileMemory, choose_batch, choose_tile};
-use crate::tiling::run::{TileError, TileHooks, TileModel, TileOptions, run_tiled};
+use crate::tiling::geometry::{even_tile, plan_tiles, tile_shape};
+use crate::tiling::lanes::{Here, TileLanes};
+use crate::tiling::memory::{MemoryEstimate, MemoryLimits, TileMemory, choose_batch, choose_lanes, choose_tile};
+use crate::tiling::run::{TileError, TileHooks, TileModel, TileOptions, run_tiled_on};
 
 /// How to tile a restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,8 +144,22 @@ pub async fn restore_rgba8(
     options: RestoreOptions,
     hooks: &mut impl TileHooks,
 ) -> Result<RestoredImage<u8>, TileError> {
+    restore_rgba8_on(grl, &mut Here::new(device.clone()), limits, rgba, image, options, hooks).await
+}
+
+/// [`restore_rgba8`] with the tiles run by `lanes` (the browser's pool of workers, each with
+/// its own copy of `grl`): the same output, to the last bit.
+pub async fn restore_rgba8_on<'g>(
+    grl: &'g Grl,
+    lanes: &mut impl TileLanes<GrlTiles<'g>>,
+    limits: MemoryLimits,
+    rgba: &[u8],
+    image: Size,
+    options: RestoreOptions,
+    hooks: &mut impl TileHooks,
+) -> Result<RestoredImage<u8>, TileError> {
     check_rgba_len(rgba.len(), image).map_err(TileError::Input)?;
-    let out = restore_rgba(grl, device, limits, &u8_to_unit(rgba), image, options, hooks).await?;
+    let out = restore_rgba_on(grl, lanes, limits, &u8_to_unit(rgba), image, options, hooks).await?;
     Ok(RestoredImage { size: out.size, rgba: unit_to_u8(&out.rgba), tile: out.tile })
 }
 
@@ -153,6 +168,19 @@ pub async fn restore_rgba8(
 pub async fn restore_rgba(
     grl: &Grl,
     device: &Device,
+    limits: MemoryLimits,
+    rgba: &[f32],
+    image: Size,
+    options: RestoreOptions,
+    hooks: &mut impl TileHooks,
+) -> Result<RestoredImage<f32>, TileError> {
+    restore_rgba_on(grl, &mut Here::new(device.clone()), limits, rgba, image, options, hooks).await
+}
+
+/// [`restore_rgba`] with the tiles run by `lanes`.
+pub async fn restore_rgba_on<'g>(
+    grl: &'g Grl,
+    lanes: &mut impl TileLanes<GrlTiles<'g>>,
     limits: MemoryLimits,
     rgba: &[f32],
     image: Size,
@@ -183,7 +211,7 @@ pub async fn restore_rgba(
         .batch
         .unwrap_or_else(|| choose_batch(&tiles, tile_shape(image, tile, config.pad_size()), limits, MAX_AUTO_BATCH));
     let tile_options = TileOptions { tile, overlap: options.overlap, batch };
-    let out = run_tiled(&tiles, device, &planes, image, tile_options, hooks).await?;
+    let out = run_tiled_on(&tiles, lanes, &planes, image, tile_options, hooks).await?;
 
     let size = image.scaled(config.upscale);
     let n = size.area();
@@ -217,6 +245,38 @@ fn explicit_tile(tiles: &GrlTiles, tile: usize, batch: usize, limits: MemoryLimi
     }))
 }
 
+/// The side of the tiles a CPU restore with automatic tiles cuts an image into, about: see
+/// [`cpu_tile`].
+pub const CPU_TILE: usize = 256;
+
+/// The tile side of a restore on the CPU (the browser's fallback) with automatic tiles: the
+/// largest that fits `limits`, at most an even split of the image into tiles of about
+/// [`CPU_TILE`] pixels (a 512x512 image: four tiles of 272), so that workers side by side get
+/// several tiles each and a cancel acts within seconds. The same whatever the number of
+/// workers, which therefore never changes the output. `None` when not even the smallest tile
+/// fits.
+pub fn cpu_tile(config: &GrlConfig, limits: MemoryLimits, image: Size, overlap: usize) -> Option<usize> {
+    let pad = config.pad_size();
+    let fits = choose_tile(config, 1, limits, image.max_side())?;
+    Some(fits.min(even_tile(image.max_side(), CPU_TILE, overlap, pad).max(pad)))
+}
+
+/// How many of `workers`, each with its own copy of the model (`params` parameters), a
+/// restore of `image` with `options` (whose tile is chosen) can use side by side: no more than
+/// it has batches of tiles, nor than `budget_bytes` holds, each worker holding the model, a
+/// forward over one batch and its tiles in and out; at least 1.
+pub fn pool_lanes(workers: usize, config: &GrlConfig, params: usize, image: Size, options: &RestoreOptions, budget_bytes: u64) -> usize {
+    let pad = config.pad_size();
+    let tile = options.tile.unwrap_or(CPU_TILE).max(pad);
+    let batch = options.batch.unwrap_or(1).max(1);
+    let Ok(plan) = plan_tiles(image, tile, options.overlap, pad) else { return 1 };
+    // A tile's planes in and out (with an alpha plane), and the weights, as f32.
+    let scale2 = (config.upscale * config.upscale) as u64;
+    let planes = (config.in_channels + 1) as u64 * plan.tile.area() as u64 * (1 + scale2);
+    let worker = config.memory_estimate(batch, plan.tile).peak_bytes + 4 * (params as u64 + batch as u64 * planes);
+    choose_lanes(workers.min(plan.tiles.len().div_ceil(batch)), worker, budget_bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +291,37 @@ mod tests {
         assert_eq!(host_bytes(4, size(4000, 3000)), 7_344_000_000);
         // No overflow at ImageData's largest sides.
         assert_eq!(host_bytes(4, Size::square(65_535)), 65_535 * 65_535 * 17 * 36);
+    }
+
+    fn denoiser() -> (GrlConfig, usize) {
+        let file: serde_json::Value = serde_json::from_str(include_str!("../models/denoise.json")).unwrap();
+        let config: GrlConfig = serde_json::from_value(file["model_kwargs"].clone()).unwrap();
+        (config, 96_667)
+    }
+
+    #[test]
+    fn cpu_tiles_split_the_image_evenly_whatever_fits_more() {
+        let (config, _) = denoiser();
+        let roomy = MemoryLimits { max_buffer_bytes: u64::MAX, budget_bytes: 768 << 20 };
+        // 512x512 fits in one tile of 512 (768 MiB), but four of 272 let workers share it.
+        assert_eq!(cpu_tile(&config, roomy, Size::square(512), 16), Some(272));
+        assert_eq!(cpu_tile(&config, roomy, Size { height: 100, width: 60 }, 16), Some(112));
+        let tight = MemoryLimits { max_buffer_bytes: u64::MAX, budget_bytes: 64 << 20 };
+        assert!(cpu_tile(&config, tight, Size::square(512), 16).unwrap() < 272, "memory first");
+        let none = MemoryLimits { max_buffer_bytes: 1, budget_bytes: 1 };
+        assert_eq!(cpu_tile(&config, none, Size::square(512), 16), None);
+    }
+
+    #[test]
+    fn the_pool_shrinks_to_the_tiles_and_the_memory() {
+        let (config, params) = denoiser();
+        let options = |tile| RestoreOptions { tile: Some(tile), ..RestoreOptions::default() };
+        let gib = 1 << 30;
+        assert_eq!(pool_lanes(8, &config, params, Size::square(512), &options(272), 2 * gib), 4, "4 tiles");
+        assert_eq!(pool_lanes(2, &config, params, Size::square(512), &options(272), 2 * gib), 2);
+        assert_eq!(pool_lanes(8, &config, params, Size::square(100), &options(272), 2 * gib), 1, "1 tile");
+        // A forward over a 512 tile takes about 740 MiB here: 2 GiB holds two such workers.
+        assert_eq!(pool_lanes(8, &config, params, Size::square(2048), &options(512), 2 * gib), 2);
+        assert_eq!(pool_lanes(8, &config, params, Size::square(2048), &options(512), gib / 4), 1, "never none");
     }
 }

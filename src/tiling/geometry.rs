@@ -4,7 +4,7 @@
 //! kernels are built once; each side a multiple of the model's `pad_size`; tiles spread evenly
 //! with at least `overlap` pixels shared by neighbours; the last tile flush with the border.
 //! An image side shorter than the tile gets a tile of that side rounded up to `pad_size`, and
-//! the reader mirrors the image into the rest (see [`super::run::cut_tile`]).
+//! the reader mirrors the image into the rest (see [`super::lanes::cut_tile`]).
 
 use std::fmt;
 
@@ -139,6 +139,18 @@ pub fn plan_tiles(image: Size, tile: usize, overlap: usize, pad_size: usize) -> 
     Ok(TilePlan { image, tile: shape, overlap, tiles })
 }
 
+/// The tile side for an image whose longer side is `side`, cut into tiles of about `target`
+/// pixels a side: as many tiles per axis as `target` needs, each the smallest multiple of
+/// `pad_size` that covers `side` with that many tiles sharing `overlap` pixels. Even tiles cost
+/// less than `target`-sized ones with a thin last tile (a 512 side with target 256: two tiles of
+/// 272 rather than three of 256). `pad_size` must not be 0. Saturating: an absurd overlap gives
+/// an absurd tile, which [`plan_tiles`] then refuses with the value.
+pub fn even_tile(side: usize, target: usize, overlap: usize, pad_size: usize) -> usize {
+    let count = side.div_ceil(target.max(1)).max(1);
+    let covered = side.saturating_add((count - 1).saturating_mul(overlap));
+    covered.div_ceil(count).checked_next_multiple_of(pad_size).unwrap_or(usize::MAX)
+}
+
 /// The image coordinate read for tile coordinate `i` on an axis of length `len`: mirror
 /// (reflect, without repeating the edge) past the border, as the model's own padding does.
 pub fn mirror(i: usize, len: usize) -> usize {
@@ -229,6 +241,21 @@ mod tests {
         assert!(matches!(plan_tiles(image, 40, 20, 5), Err(TilingError::OverlapTooLarge { overlap: 20, tile: 40 })));
         assert!(matches!(plan_tiles(image, 45, 23, 5), Err(TilingError::OverlapTooLarge { overlap: 23, tile: 45 })));
         assert!(plan_tiles(image, 45, 22, 5).is_ok());
+    }
+
+    #[test]
+    fn even_tiles_split_a_side_into_as_few_tiles_as_the_target_needs() {
+        assert_eq!(even_tile(512, 256, 16, 16), 272);
+        assert_eq!(plan_tiles(Size::square(512), 272, 16, 16).unwrap().tiles.len(), 4);
+        assert_eq!(even_tile(600, 256, 16, 8), 216); // 3 tiles: ceil((600 + 32) / 3) = 211 -> 216
+        assert_eq!(plan_tiles(Size { height: 300, width: 600 }, 216, 16, 8).unwrap().tiles.len(), 2 * 3);
+        assert_eq!(even_tile(100, 256, 16, 16), 112, "one tile: the side padded");
+        for side in [1, 17, 255, 256, 257, 511, 1000, 4097] {
+            let tile = even_tile(side, 128, 16, 16);
+            let plan = plan_tiles(Size { height: 1, width: side }, tile, 16, 16).unwrap();
+            assert!(plan.tiles.len() <= side.div_ceil(128), "side {side}: tile {tile}");
+            assert!(tile <= 128 + 16 + 16, "side {side}: tile {tile}");
+        }
     }
 
     #[test]

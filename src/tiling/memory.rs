@@ -71,6 +71,13 @@ pub fn choose_batch(model: &impl TileMemory, tile: Size, limits: MemoryLimits, m
     (1..=max.max(1)).take_while(|&batch| limits.fits(&model.memory(batch, tile))).last().unwrap_or(1)
 }
 
+/// How many lanes (workers, each with its own copy of the model) to run at once: at most
+/// `wanted`, as many as `budget_bytes` holds at `lane_bytes` each, and at least 1.
+pub fn choose_lanes(wanted: usize, lane_bytes: u64, budget_bytes: u64) -> usize {
+    let fit = budget_bytes / lane_bytes.max(1);
+    wanted.min(usize::try_from(fit).unwrap_or(usize::MAX)).max(1)
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
@@ -106,6 +113,14 @@ mod tests {
         assert_eq!(choose_batch(&Linear, tile, limits, 2), 2, "capped");
         let tight = MemoryLimits { max_buffer_bytes: 1, budget_bytes: 1 };
         assert_eq!(choose_batch(&Linear, tile, tight, 8), 1);
+    }
+
+    #[test]
+    fn lanes_shrink_to_the_budget_but_never_below_one() {
+        assert_eq!(choose_lanes(8, 100, 1_000), 8);
+        assert_eq!(choose_lanes(8, 300, 1_000), 3);
+        assert_eq!(choose_lanes(8, 2_000, 1_000), 1);
+        assert_eq!(choose_lanes(2, 0, 1_000), 2);
     }
 
     #[test]

@@ -2,5 +2,6 @@
 
 pub mod blend;
 pub mod geometry;
+pub mod lanes;
 pub mod memory;
 pub mod run;

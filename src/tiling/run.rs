@@ -1,14 +1,16 @@
 //! Tile-by-tile execution: cut the image into the tiles of a
 //! [`TilePlan`](super::geometry::TilePlan), run the model on them (several per forward where
-//! asked), blend the outputs, report progress, stop on cancellation, and halve the tile when
-//! the device fails on one.
+//! asked, several forwards at once where the [`TileLanes`] allow), blend the outputs in plan
+//! order, report progress, stop on cancellation, and halve the tile when the device fails on one.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use super::blend::Blender;
-use super::geometry::{TileRect, TilingError, mirror, plan_tiles};
+use super::geometry::{TileRect, TilingError, plan_tiles};
+use super::lanes::{Here, TileLanes, cut_batch};
 use super::memory::TileMemory;
 use crate::Size;
 
@@ -104,21 +106,6 @@ impl From<TilingError> for TileError {
     }
 }
 
-/// Copies the `rect` tile out of planar `[channels, height, width]` pixels of an `image`-sized
-/// image, mirroring past the image border; returns `[channels, rect.h, rect.w]`.
-pub fn cut_tile(planes: &[f32], channels: usize, image: Size, rect: TileRect) -> Vec<f32> {
-    let Size { height, width } = image;
-    let mut out = Vec::with_capacity(channels * rect.h * rect.w);
-    for c in 0..channels {
-        let plane = &planes[c * height * width..(c + 1) * height * width];
-        for r in 0..rect.h {
-            let row = mirror(rect.y + r, height) * width;
-            out.extend((0..rect.w).map(|x| plane[row + mirror(rect.x + x, width)]));
-        }
-    }
-    out
-}
-
 /// A region still to do and the plan that covers it.
 struct Pending {
     tiles: Vec<TileRect>,
@@ -140,14 +127,30 @@ fn split(pending: &[TileRect], side: usize, overlap: usize, pad: usize, image: S
 }
 
 /// Restores planar `[in_channels, height, width]` pixels in [0, 1] of an `image`-sized image
-/// tile by tile on `device`; returns planar `[out_channels, height * scale, width * scale]`.
-/// The input is not modified.
-///
-/// A device failure on a tile (for example out of memory) halves the tile side and goes on
-/// from that tile; [`TileProgress::tile`] tells the caller the size in use.
+/// tile by tile on `device`, one batch after another; returns planar `[out_channels, height *
+/// scale, width * scale]`. The input is not modified. See [`run_tiled_on`].
 pub async fn run_tiled<M: TileModel>(
     model: &M,
     device: &Device,
+    planes: &[f32],
+    image: Size,
+    options: TileOptions,
+    hooks: &mut impl TileHooks,
+) -> Result<Vec<f32>, TileError> {
+    run_tiled_on(model, &mut Here::new(device.clone()), planes, image, options, hooks).await
+}
+
+/// [`run_tiled`] with the batches run by `lanes`, up to [`TileLanes::lanes`] at once. Results
+/// are blended, and progress reported, in plan order whatever order they finish in: the sums
+/// are the same as one batch at a time, so the output is the same to the last bit.
+///
+/// A device failure on a tile (for example out of memory) halves the tile side and goes on
+/// from that tile (the tiles after it are planned again, even those that finished);
+/// [`TileProgress::tile`] tells the caller the size in use. Cancellation is checked before each
+/// batch is started; batches still in flight then are abandoned.
+pub async fn run_tiled_on<M: TileModel>(
+    model: &M,
+    lanes: &mut impl TileLanes<M>,
     planes: &[f32],
     image: Size,
     options: TileOptions,
@@ -162,70 +165,66 @@ pub async fn run_tiled<M: TileModel>(
     let plan = plan_tiles(image, options.tile, options.overlap, pad)?;
     let mut blender = Blender::new(image.scaled(scale), cout, options.overlap * scale);
     let mut pending = Pending { tiles: plan.tiles, shape: plan.tile };
+    let batch_size = options.batch.max(1);
     let mut done = 0;
-    'plans: loop {
-        let prepared = model.prepare(pending.shape, device);
+    loop {
+        let batches: Vec<&[TileRect]> = pending.tiles.chunks(batch_size).collect();
         let total = done + pending.tiles.len();
-        let mut next = 0;
-        while next < pending.tiles.len() {
-            if hooks.cancelled() {
-                return Err(TileError::Cancelled);
+        // Finished batches waiting for an earlier one, by index; the first failure.
+        let mut finished = BTreeMap::new();
+        let mut failed: Option<(usize, String)> = None;
+        let (mut sent, mut blended, mut running) = (0, 0, 0);
+        while blended < batches.len() {
+            while failed.is_none() && running < lanes.lanes().max(1) && sent < batches.len() {
+                if hooks.cancelled() {
+                    return Err(TileError::Cancelled);
+                }
+                let input = cut_batch(planes, cin, image, batches[sent]);
+                lanes.submit(model, sent, pending.shape, batches[sent].len(), input);
+                sent += 1;
+                running += 1;
             }
-            let batch = &pending.tiles[next..next.saturating_add(options.batch.max(1)).min(pending.tiles.len())];
-            match forward_batch(model, &prepared, device, planes, image, batch).await {
+            if running == 0 {
+                break; // a batch failed and every batch before it is blended
+            }
+            let (job, result) = lanes.next(model).await;
+            running -= 1;
+            match result {
                 Ok(outputs) => {
-                    for (rect, out) in batch.iter().zip(outputs) {
-                        blender.add(rect.scaled(scale), &out);
-                    }
+                    finished.insert(job, outputs);
                 }
-                Err(e) => {
-                    let side = pending.shape.max_side() / 2 / pad * pad;
-                    if side < pad || options.overlap >= side.div_ceil(2) {
-                        return Err(TileError::Device(e)); // no smaller tile keeps the overlap
-                    }
-                    pending = split(&pending.tiles[next..], side, options.overlap, pad, image)?;
-                    continue 'plans;
-                }
+                Err(e) if failed.as_ref().is_none_or(|(first, _)| job < *first) => failed = Some((job, e)),
+                Err(_) => {}
             }
-            next += batch.len();
-            done += batch.len();
-            hooks.progress(TileProgress { done, total, rect: *batch.last().unwrap(), tile: pending.shape });
-            hooks.pause().await;
+            while let Some(outputs) = finished.remove(&blended) {
+                let batch = batches[blended];
+                for (rect, out) in batch.iter().zip(outputs) {
+                    blender.add(rect.scaled(scale), &out);
+                }
+                blended += 1;
+                done += batch.len();
+                hooks.progress(TileProgress { done, total, rect: *batch.last().unwrap(), tile: pending.shape });
+                hooks.pause().await;
+            }
         }
-        break;
+        let Some((job, e)) = failed else { break };
+        let side = pending.shape.max_side() / 2 / pad * pad;
+        if side < pad || options.overlap >= side.div_ceil(2) {
+            return Err(TileError::Device(e)); // no smaller tile keeps the overlap
+        }
+        pending = split(&pending.tiles[job * batch_size..], side, options.overlap, pad, image)?;
     }
     blender
         .finish()
         .ok_or_else(|| TileError::Input("internal: a pixel was not covered by any tile".into()))
 }
 
-/// One forward over `batch` tiles of the `image`-sized planes; returns each tile's planar
-/// output.
-async fn forward_batch<M: TileModel>(
-    model: &M,
-    prepared: &M::Prepared,
-    device: &Device,
-    planes: &[f32],
-    image: Size,
-    batch: &[TileRect],
-) -> Result<Vec<Vec<f32>>, String> {
-    let (channels, th, tw) = (model.in_channels(), batch[0].h, batch[0].w);
-    let input: Vec<f32> = batch.iter().flat_map(|&r| cut_tile(planes, channels, image, r)).collect();
-    let x = Tensor::<4>::from_data(TensorData::new(input, [batch.len(), channels, th, tw]), device);
-    let out = model.forward(prepared, x)?;
-    let data = out.into_data_async().await.map_err(|e| format!("{e:?}"))?;
-    let values = data.try_into_vec::<f32>().map_err(|e| format!("{e:?}"))?;
-    if values.iter().any(|v| !v.is_finite()) {
-        return Err("the model returned NaN or infinite values".into());
-    }
-    let per_tile = values.len() / batch.len();
-    Ok(values.chunks_exact(per_tile).map(<[f32]>::to_vec).collect())
-}
-
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+    use crate::tiling::lanes::forward_tiles;
     use burn::nn::PaddingConfig2d;
+    use burn::tensor::TensorData;
     use burn::nn::conv::{Conv2d, Conv2dConfig};
     use crate::tiling::memory::MemoryEstimate;
     use burn::nn::PixelShuffle;
@@ -363,11 +362,43 @@ mod tests {
         assert_eq!(err.to_string(), "input has 10 values: expected 3 x 4 x 4");
     }
 
+    /// Three lanes whose batches finish last-in first-out: out of plan order.
+    struct Shuffled {
+        device: Device,
+        queued: Vec<(usize, Size, usize, Vec<f32>)>,
+    }
+
+    impl TileLanes<ConvNet> for Shuffled {
+        fn lanes(&self) -> usize {
+            3
+        }
+        fn submit(&mut self, _: &ConvNet, job: usize, shape: Size, count: usize, input: Vec<f32>) {
+            self.queued.push((job, shape, count, input));
+        }
+        async fn next(&mut self, model: &ConvNet) -> (usize, Result<Vec<Vec<f32>>, String>) {
+            let (job, shape, count, input) = self.queued.pop().unwrap();
+            (job, forward_tiles(model, &(), &self.device, shape, count, input).await)
+        }
+    }
+
     #[test]
-    fn cut_tile_mirrors_past_the_border() {
-        // One 2x3 channel; a 4x4 tile at the origin reads rows 0,1,0,1 and columns 0,1,2,1.
-        let planes = [0.0, 1.0, 2.0, 10.0, 11.0, 12.0];
-        let got = cut_tile(&planes, 1, Size { height: 2, width: 3 }, TileRect { y: 0, x: 0, h: 4, w: 4 });
-        assert_eq!(got, vec![0., 1., 2., 1., 10., 11., 12., 11., 0., 1., 2., 1., 10., 11., 12., 11.]);
+    fn lanes_finishing_out_of_order_give_the_same_bits_and_progress() {
+        let device = Device::flex();
+        let (h, w) = (70, 93);
+        let planes = image(h, w);
+        let image = Size { height: h, width: w };
+        for (tile, max_width, batch) in [(32, usize::MAX, 1), (32, usize::MAX, 2), (64, 40, 1)] {
+            let mut model = ConvNet::new(&device, usize::MAX);
+            model.max_width = max_width; // 40: every 64-pixel tile fails and is halved
+            let options = TileOptions { tile, overlap: 8, batch };
+            let mut one = Record::default();
+            let expected = pollster::block_on(run_tiled(&model, &device, &planes, image, options, &mut one)).unwrap();
+            let mut lanes = Shuffled { device: device.clone(), queued: Vec::new() };
+            let mut three = Record::default();
+            let got = pollster::block_on(run_tiled_on(&model, &mut lanes, &planes, image, options, &mut three)).unwrap();
+            assert!(got == expected, "max width {max_width}, batch {batch}: the bits differ");
+            assert_eq!(three.steps, one.steps, "the same progress, in plan order");
+            assert!(three.steps.len() > 2);
+        }
     }
 }

@@ -1,6 +1,9 @@
 //! What a running restore says to JS, and hears from it, between tiles: `onProgress`, the
-//! `AbortSignal`, the loss of the WebGPU device, and a pause for the page to repaint.
+//! `AbortSignal`, the loss of the WebGPU device or the end of the worker pool, and a pause for
+//! the page to repaint.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
 use js_sys::{Function, Promise, Reflect};
@@ -18,12 +21,14 @@ pub(super) struct JsHooks {
     signal: Option<AbortSignal>,
     /// The device's loss, once it happens: stops the job before the next tile.
     pub(super) lost: Option<Arc<OnceLock<String>>>,
+    /// Set when the worker pool ends (the Restorer is disposed): stops the job too.
+    pub(super) ended: Option<Rc<Cell<bool>>>,
 }
 
 impl JsHooks {
     /// The hooks `options` ask for; the device's loss is watched once the device is known.
     pub(super) fn new(options: RestoreOptions) -> Self {
-        JsHooks { on_progress: options.on_progress, signal: options.signal, lost: None }
+        JsHooks { on_progress: options.on_progress, signal: options.signal, lost: None, ended: None }
     }
 }
 
@@ -37,7 +42,9 @@ impl TileHooks for JsHooks {
     }
 
     fn cancelled(&self) -> bool {
-        self.lost.as_ref().is_some_and(|lost| lost.get().is_some()) || self.signal.as_ref().is_some_and(AbortSignal::aborted)
+        self.lost.as_ref().is_some_and(|lost| lost.get().is_some())
+            || self.ended.as_ref().is_some_and(|ended| ended.get())
+            || self.signal.as_ref().is_some_and(AbortSignal::aborted)
     }
 
     async fn pause(&mut self) {

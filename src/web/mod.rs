@@ -8,13 +8,17 @@
 //! - `options`: the options of `Restorer.create` and `restore`, parsed once.
 //! - `hooks`: progress, cancellation and pauses of a running restore.
 //! - `restorer`: the `Restorer` class and the model session it keeps.
+//! - `pool`: the Web Workers that run tiles side by side on the CPU fallback.
+//! - `tile_worker`: the `TileWorker` class each of those workers runs (internal).
 //! - `probe`: the `probe` function.
 
 mod device;
 mod hooks;
 mod options;
+mod pool;
 mod probe;
 mod restorer;
+mod tile_worker;
 
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
@@ -22,6 +26,7 @@ use wasm_bindgen::prelude::*;
 pub use device::{MAX_WEBGPU_DEVICES, WebGpu, webgpu};
 pub use probe::probe;
 pub use restorer::Restorer;
+pub use tile_worker::TileWorker;
 
 /// `info.adapter` on the CPU fallback.
 const CPU_ADAPTER: &str = "CPU (Burn flex, wasm SIMD)";

@@ -31,6 +31,12 @@ pub struct CreateOptions {
     #[serde(default, deserialize_with = "backend")]
     #[tsify(optional)]
     pub backend: BackendChoice,
+    /// Workers restoring tiles side by side on the CPU fallback: "auto" (default) for
+    /// navigator.hardwareConcurrency, or a number; 1 restores on the calling thread. Unused on
+    /// WebGPU.
+    #[serde(default, deserialize_with = "threads")]
+    #[tsify(optional, type = "number | \"auto\"")]
+    pub threads: Option<usize>,
 }
 
 /// Options of Restorer.restore.
@@ -105,11 +111,11 @@ fn backend<'de, D: Deserializer<'de>>(d: D) -> Result<BackendChoice, D::Error> {
     })
 }
 
-/// `tileSize` as JS gives it.
+/// A number or "auto", as JS gives `tileSize` and `threads`.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum TileSize {
-    Pixels(f64),
+enum NumberOrAuto {
+    Number(f64),
     Auto(Auto),
 }
 
@@ -120,15 +126,31 @@ enum Auto {
     Auto,
 }
 
+/// Option `name`: a whole number of `unit`, at least 1, or "auto" (`None`).
+fn whole_or_auto<'de, D: Deserializer<'de>>(d: D, name: &str, unit: &str) -> Result<Option<usize>, D::Error> {
+    match Option::<NumberOrAuto>::deserialize(d) {
+        Ok(None | Some(NumberOrAuto::Auto(Auto::Auto))) => Ok(None),
+        Ok(Some(NumberOrAuto::Number(n))) if n >= 1.0 && n.fract() == 0.0 => Ok(Some(n as usize)),
+        Ok(Some(NumberOrAuto::Number(n))) => {
+            Err(D::Error::custom(format!("{name} is {n}: expected a whole number of {unit} or \"auto\"")))
+        }
+        Err(_) => Err(D::Error::custom(format!("{name} must be a number or \"auto\""))),
+    }
+}
+
 /// `tileSize`: a whole number of pixels, at least 1, or "auto" (`None`).
 fn tile_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
-    match Option::<TileSize>::deserialize(d) {
-        Ok(None | Some(TileSize::Auto(Auto::Auto))) => Ok(None),
-        Ok(Some(TileSize::Pixels(n))) if n >= 1.0 && n.fract() == 0.0 => Ok(Some(n as usize)),
-        Ok(Some(TileSize::Pixels(n))) => Err(D::Error::custom(format!(
-            "tileSize is {n}: expected a whole number of pixels or \"auto\""
-        ))),
-        Err(_) => Err(D::Error::custom("tileSize must be a number or \"auto\"")),
+    whole_or_auto(d, "tileSize", "pixels")
+}
+
+/// The most workers `threads` may ask for (each holds a WebAssembly instance and the model).
+pub const MAX_THREADS: usize = 64;
+
+/// `threads`: a whole number of workers, from 1 to [`MAX_THREADS`], or "auto" (`None`).
+fn threads<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    match whole_or_auto(d, "threads", "workers")? {
+        Some(n) if n > MAX_THREADS => Err(D::Error::custom(format!("threads is {n}: expected at most {MAX_THREADS} workers"))),
+        n => Ok(n),
     }
 }
 

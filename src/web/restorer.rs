@@ -14,19 +14,25 @@ use web_sys::ImageData;
 
 use super::device::{ErrorScopes, WebGpu, browser_adapter, webgpu};
 use super::hooks::JsHooks;
-use super::options::{self, BackendChoice, CreateOptions, RestoreOptions};
+use super::options::{self, BackendChoice, CreateOptions, MAX_THREADS, RestoreOptions};
+use super::pool::{Pool, navigator_number, pool_budget};
 use super::{Backend, CPU_ADAPTER, to_js};
 use crate::Size;
 use crate::model::Grl;
-use crate::restore::{host_bytes, restore_rgba8};
+use crate::restore::{self, cpu_tile, host_bytes, pool_lanes, restore_rgba8, restore_rgba8_on};
 use crate::tiling::memory::MemoryLimits;
-use crate::tiling::run::TileHooks;
+use crate::tiling::run::{TileError, TileHooks};
 use crate::web_format::{self, WebModelInfo};
 
 /// Memory a forward may use on WebGPU by default; the device's buffer limits apply as well.
 const WEBGPU_BUDGET: u64 = 512 << 20;
 /// Memory a forward may use on the CPU fallback (wasm32 has 4 GiB at most).
 const CPU_BUDGET: u64 = 768 << 20;
+/// What a forward on the CPU fallback may use, in the page or a worker of its pool.
+pub(super) fn cpu_limits() -> MemoryLimits {
+    MemoryLimits { max_buffer_bytes: u32::MAX as u64, budget_bytes: CPU_BUDGET }
+}
+
 /// wasm memory a restore's images may take ([`host_bytes`]): wasm32 addresses 4 GiB, and the
 /// rest is for the model, a tile's forward on the CPU and the allocator's slack.
 const HOST_BUDGET: u64 = 2560 << 20;
@@ -53,6 +59,9 @@ pub struct RestorerInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[tsify(optional)]
     fallback_reason: Option<String>,
+    /// Workers restoring tiles side by side on the CPU fallback; 1: the calling thread (always
+    /// on WebGPU).
+    threads: usize,
 }
 
 impl RestorerInfo {
@@ -72,6 +81,7 @@ impl RestorerInfo {
             license: p.license.clone(),
             pad_size: info.config.pad_size(),
             fallback_reason: None,
+            threads: 1,
         }
     }
 }
@@ -90,7 +100,7 @@ impl Session {
     fn new(grl: Grl, device: Device, gpu: Option<WebGpu>) -> Self {
         let limits = match &gpu {
             Some(gpu) => MemoryLimits::from_wgpu(&gpu.raw.limits(), WEBGPU_BUDGET),
-            None => MemoryLimits { max_buffer_bytes: u32::MAX as u64, budget_bytes: CPU_BUDGET },
+            None => cpu_limits(),
         };
         Session { grl: Rc::new(grl), device, gpu, limits, loss_reported: false }
     }
@@ -101,6 +111,8 @@ struct Inner {
     /// The weights (WebGPU only), to reload the model onto a new device after a loss.
     weights: Option<Vec<u8>>,
     info: RefCell<RestorerInfo>,
+    /// The workers of the CPU fallback, when it has more than one thread.
+    pool: Option<Pool>,
 }
 
 /// A GRL model on WebGPU (or the CPU fallback), ready to restore images.
@@ -118,10 +130,12 @@ fn device_lost_error(reason: &str) -> JsError {
 
 #[wasm_bindgen]
 impl Restorer {
-    /// `await Restorer.create(weights, { backend: "auto" | "webgpu" | "cpu" })`: loads a
-    /// web-format model. "auto" uses WebGPU and falls back to the CPU when it is missing, fails
+    /// `await Restorer.create(weights, { backend: "auto" | "webgpu" | "cpu", threads })`: loads
+    /// a web-format model. "auto" uses WebGPU and falls back to the CPU when it is missing, fails
     /// to start or runs on a software adapter; `info.backend` says which, `info.fallbackReason`
-    /// why.
+    /// why. On the CPU, `threads` ("auto": `navigator.hardwareConcurrency`) workers restore
+    /// tiles side by side, each with its own copy of the model; `info.threads` says how many
+    /// started.
     // An async fn already returns a Promise: the type named is what it resolves to.
     #[wasm_bindgen(unchecked_return_type = "Restorer")]
     pub async fn create(
@@ -139,10 +153,17 @@ impl Restorer {
             None => (Device::flex(), Backend::Cpu, CPU_ADAPTER.to_string()),
         };
         let (grl, info) = web_format::load(weights.as_slice(), &device).map_err(|e| JsError::new(&format!("cannot load the weights: {e}")))?;
-        let info = RestorerInfo { fallback_reason, ..RestorerInfo::new(&info, backend, adapter) };
+        let mut info = RestorerInfo { fallback_reason, ..RestorerInfo::new(&info, backend, adapter) };
+        let threads = options.threads.unwrap_or_else(|| navigator_number("hardwareConcurrency").unwrap_or(1.0) as usize);
+        let pool = match gpu {
+            None if threads > 1 => start_pool(&weights, threads.min(MAX_THREADS)).await,
+            _ => None,
+        };
+        info.threads = pool.as_ref().map_or(1, Pool::size);
         let weights = gpu.is_some().then_some(weights);
         let session = Session::new(grl, device, gpu);
-        Ok(Restorer { inner: Rc::new(Inner { session: RefCell::new(session), weights, info: RefCell::new(info) }) })
+        let inner = Inner { session: RefCell::new(session), weights, info: RefCell::new(info), pool };
+        Ok(Restorer { inner: Rc::new(inner) })
     }
 
     /// `{ name, task, scale, inChannels, outChannels, params, backend, adapter, ... }`.
@@ -179,8 +200,32 @@ impl Restorer {
         }
     }
 
-    /// Frees the model's memory now rather than when JS garbage-collects the object.
-    pub fn dispose(self) {}
+    /// Frees the model's memory and ends the CPU fallback's workers now rather than when JS
+    /// garbage-collects the object. A restore still running rejects before its next tile.
+    pub fn dispose(self) {
+        if let Some(pool) = &self.inner.pool {
+            pool.end();
+        }
+    }
+}
+
+/// The CPU pool of `threads` workers, or `None` (the calling thread restores) when no worker
+/// starts, for example where a bundler did not ship the worker script: said on the console.
+async fn start_pool(weights: &[u8], threads: usize) -> Option<Pool> {
+    match Pool::start(weights, threads).await {
+        Ok(pool) => Some(pool),
+        Err(e) => {
+            let warn = Reflect::get(&js_sys::global(), &"console".into())
+                .and_then(|console| Reflect::get(&console, &"warn".into()))
+                .ok()
+                .and_then(|warn| warn.dyn_into::<js_sys::Function>().ok());
+            let text = format!("grl-wasm: the CPU fallback runs on one thread, its workers did not start: {e}");
+            if let Some(warn) = warn {
+                let _ = warn.call1(&JsValue::NULL, &text.into());
+            }
+            None
+        }
+    }
 }
 
 /// `backend: "auto"`: WebGPU on a hardware adapter, else the CPU fallback and why. A software
@@ -257,9 +302,36 @@ fn check_host_memory(scale: usize, size: Size) -> Result<(), JsError> {
     )))
 }
 
+/// A restore on the CPU fallback: with tileSize "auto", tiles of about 256 pixels (see
+/// [`cpu_tile`]), run by the pool's workers when there is a pool.
+#[allow(clippy::too_many_arguments)]
+async fn restore_on_cpu(
+    inner: &Inner,
+    grl: &Grl,
+    device: &Device,
+    limits: MemoryLimits,
+    pixels: &[u8],
+    size: Size,
+    tiling: &mut restore::RestoreOptions,
+    hooks: &mut JsHooks,
+) -> Result<restore::RestoredImage<u8>, TileError> {
+    if tiling.tile.is_none() && size.area() > 0 {
+        tiling.tile = cpu_tile(&grl.config, limits, size, tiling.overlap);
+    }
+    let Some(pool) = &inner.pool else {
+        return restore_rgba8(grl, device, limits, pixels, size, *tiling, hooks).await;
+    };
+    if pool.ended().get() {
+        return Err(TileError::Cancelled);
+    }
+    hooks.ended = Some(pool.ended());
+    let lanes = pool_lanes(pool.size(), &grl.config, inner.info.borrow().params, size, tiling, pool_budget());
+    restore_rgba8_on(grl, &mut pool.lanes(lanes), limits, pixels, size, *tiling, hooks).await
+}
+
 async fn restore_image(inner: &Inner, image: JsValue, options: JsValue) -> Result<ImageData, JsError> {
     let options: RestoreOptions = options::parse(&options)?;
-    let tiling = options.tiling();
+    let mut tiling = options.tiling();
     let mut hooks = JsHooks::new(options);
     if hooks.cancelled() {
         return Err(JsError::new("cancelled"));
@@ -270,7 +342,10 @@ async fn restore_image(inner: &Inner, image: JsValue, options: JsValue) -> Resul
     let (grl, device, gpu, limits) = session_for_restore(inner).await?;
     hooks.lost = gpu.as_ref().map(|gpu| gpu.lost.clone());
     let scopes = gpu.as_ref().map(|gpu| ErrorScopes::push(&gpu.raw));
-    let result = restore_rgba8(&grl, &device, limits, &pixels, size, tiling, &mut hooks).await;
+    let result = match &gpu {
+        Some(_) => restore_rgba8(&grl, &device, limits, &pixels, size, tiling, &mut hooks).await,
+        None => restore_on_cpu(inner, &grl, &device, limits, &pixels, size, &mut tiling, &mut hooks).await,
+    };
     let scopes = match scopes {
         Some(scopes) => scopes.pop().await,
         None => Ok(()),
@@ -287,7 +362,11 @@ async fn restore_image(inner: &Inner, image: JsValue, options: JsValue) -> Resul
         return Err(device_lost_error(reason));
     }
     scopes.map_err(|e| JsError::new(&e))?;
-    let restored = result.map_err(|e| JsError::new(&e.to_string()))?;
+    let disposed = inner.pool.as_ref().is_some_and(|pool| pool.ended().get());
+    let restored = result.map_err(|e| match disposed {
+        true => JsError::new("the Restorer was disposed"),
+        false => JsError::new(&e.to_string()),
+    })?;
     // Copied into a JS buffer: an ImageData over a view of wasm memory would be detached by
     // the next growth of that memory.
     let pixels = Uint8ClampedArray::from(restored.rgba.as_slice());

@@ -276,7 +276,9 @@ test("without WebGPU: the page says so, restores on the CPU, and cancels between
   try {
     const { page, why, logs } = await openDemo(browser, QUERY);
     assert.equal(await page.evaluate(() => document.body.dataset.backend), "cpu", `backend${await why()}`);
-    assert.equal(await text(page, "#d-backend"), "CPU (WebAssembly)");
+    // The package's CPU pool, started from the demo's own worker: one nested worker per core.
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    assert.equal(await text(page, "#d-backend"), cores > 1 ? `CPU (WebAssembly, ${cores} workers)` : "CPU (WebAssembly)", `backend${await why()}`);
     assert.equal(await page.isVisible("#env-notice"), true, "the 'no WebGPU' warning is shown");
     assert.match(await text(page, "#env-notice"), /^No WebGPU here: restoring on the CPU\./);
     const scene = await restoreTestImage(page, why);

@@ -4,7 +4,8 @@
 // whose TypeScript entry (tests/package-app/main.ts) imports "grl-wasm" from node_modules,
 // is type-checked strictly (the package's .d.ts included) with www's TypeScript, bundled with
 // www's Vite and run in headless Chromium: x2 super-resolution with ../models/sr-x2.safetensors
-// on the CPU backend and on WebGPU (SwiftShader). Prints the tarball and .wasm sizes.
+// on the CPU backend and on WebGPU (SwiftShader); then the CPU fallback on a pool of Web Workers
+// (threads 1 and 2 give the same bytes; progress, cancel, dispose). Prints the tarball and .wasm sizes.
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -66,7 +67,12 @@ test("npm publish --dry-run: exactly the files a user needs, a manifest for bund
   const info = report["grl-wasm"] ?? report;
   assert.equal(info.name, "grl-wasm");
   const files = info.files.map((f) => f.path).sort();
-  assert.deepEqual(files, expected, "the published files are npm/manifest.json's, no more, no fewer");
+  // The CPU pool's worker script, which wasm-bindgen copies from npm/pool.js under a hash of the
+  // crate: the manifest lists the folder ("snippets/"), npm the file.
+  const snippets = files.filter((f) => f.startsWith("snippets/")).map((f) => f.replace(/^snippets\/grl-wasm-[0-9a-f]+\//, "snippets/grl-wasm-*/"));
+  assert.deepEqual(snippets, ["snippets/grl-wasm-*/npm/pool.js"]);
+  const listed = files.map((f) => (f.startsWith("snippets/") ? "snippets/" : f)).filter((f, i, all) => all.indexOf(f) === i);
+  assert.deepEqual(listed, expected, "the published files are npm/manifest.json's, no more, no fewer");
   assert.doesNotMatch(stderr, /auto-corrected|errors corrected/, "npm has nothing to correct in package.json");
   console.log(`npm publish --dry-run: ${files.join(", ")} (${info.size} bytes packed, ${info.unpackedSize} unpacked)`);
 
@@ -83,7 +89,8 @@ test("npm publish --dry-run: exactly the files a user needs, a manifest for bund
   // Bundlers may drop a module whose exports go unused unless it is listed as acting on load
   // (grl_wasm.js is not: false, or a list of published scripts such as a worker entry).
   const effects = manifest.sideEffects;
-  assert.ok(effects === false || (Array.isArray(effects) && effects.every((f) => files.includes(f.replace(/^\.\//, "")))), `sideEffects: ${JSON.stringify(effects)}`);
+  const glob = (pattern) => new RegExp(`^${pattern.replace(/^\.\//, "").replace(/[.]/g, "\\.").replace(/\*/g, ".*")}$`);
+  assert.ok(effects === false || (Array.isArray(effects) && effects.every((f) => files.some((file) => glob(f).test(file)))), `sideEffects: ${JSON.stringify(effects)}`);
   // "types" first: conditions are tried in order, and TypeScript stops at the first match.
   assert.deepEqual(Object.keys(manifest.exports["."]), ["types", "default"]);
   assert.deepEqual(manifest.exports["."], { types: "./grl_wasm.d.ts", default: "./grl_wasm.js" });
@@ -208,6 +215,66 @@ test("the bundled app restores x2 on the CPU and on WebGPU in Chromium", { timeo
     }
     console.log(`webgpu vs cpu: max |diff| ${maxDiff}, mean |diff| ${(sumDiff / cpu.rgba.length).toFixed(4)} (of 255)`);
     assert.ok(maxDiff <= 2, `WebGPU and CPU agree within 2/255: max |diff| ${maxDiff}`);
+  } finally {
+    await browser.close();
+  }
+});
+
+/** Waits until `condition()` holds, polling; fails with `what` after `ms`. */
+async function until(condition, what, ms = 20_000) {
+  for (const start = Date.now(); !condition(); ) {
+    if (Date.now() - start > ms) assert.fail(what());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test("the CPU fallback on a pool of workers: one thread's bytes, every tile's progress, cancel, dispose", { timeout: 4 * RUN_TIMEOUT }, async () => {
+  assert.ok(site, "the app is built and served");
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage();
+    const logs = [];
+    page.on("console", (m) => logs.push(`[${m.type()}] ${m.text()}`));
+    page.on("pageerror", (e) => logs.push(`[pageerror] ${e.message}`));
+    const why = () => `\nlogs:\n${logs.join("\n")}`;
+    const call = (name, ...args) => page.evaluate(([n, a]) => window.grlPackageTest[n](...a), [name, args]).catch((e) => assert.fail(`${name}: ${e.message}${why()}`));
+    await page.goto(site.url);
+    await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 30_000 }).catch(() => assert.fail(`the app did not start${why()}`));
+
+    // 96x72 in 32-pixel tiles with overlap 8: 4 x 3 tiles.
+    const size = { width: 96, height: 72 };
+    const one = await call("pool", 1, size);
+    const two = await call("pool", 2, size);
+    assert.equal(one.threads, 1, "threads 1: the calling thread");
+    assert.equal(two.threads, 2, `threads 2: two workers started${why()}`);
+    const total = one.progress.at(-1).total;
+    assert.equal(total, 12);
+    assert.deepEqual(one.progress.map((p) => p.done), Array.from({ length: total }, (_, i) => i + 1), "one event per tile");
+    assert.deepEqual(two.progress, one.progress, "the pool reports every tile, in the same order, with the same rectangles");
+    assert.equal(two.rgba.length, 4 * 4 * size.width * size.height);
+    const differing = two.rgba.filter((v, i) => v !== one.rgba[i]).length;
+    console.log(`threads 1 vs 2, ${size.width}x${size.height} in ${total} tiles: ${differing} of ${one.rgba.length} bytes differ`);
+    assert.equal(differing, 0, "two workers give the bytes of one thread");
+    await until(() => page.workers().length === 0, () => `disposed Restorers left ${page.workers().length} workers`);
+
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    const auto = await call("pool", "auto", { width: 48, height: 32 });
+    assert.equal(auto.threads, cores > 1 ? Math.min(cores, 64) : 1, `threads "auto" starts navigator.hardwareConcurrency (${cores}) workers`);
+
+    // Aborted after its first tile: rejects with "cancelled" before the rest; the pool then
+    // restores the image again, to the same bytes (no answer of the cancelled run is mixed in).
+    const cancelled = await call("cancelPool", 2, size);
+    assert.equal(cancelled.error, "cancelled");
+    assert.ok(cancelled.progress >= 1 && cancelled.progress < total, `cancelled after ${cancelled.progress} of ${total} tiles`);
+    assert.equal(cancelled.after.rgba.filter((v, i) => v !== two.rgba[i]).length, 0, "the restore after a cancel gives the same bytes");
+    assert.equal(page.workers().length, 2, "the kept Restorer's two workers run");
+    await call("disposeKept");
+    await until(() => page.workers().length === 0, () => `dispose() left ${page.workers().length} workers running`);
+    assert.equal(await call("disposeDuring", 2, size), "the Restorer was disposed", "dispose() during a restore stops it");
+    await until(() => page.workers().length === 0, () => `dispose() during a restore left ${page.workers().length} workers running`);
+
+    assert.equal(await call("createError", { backend: "cpu", threads: 0 }), 'threads is 0: expected a whole number of workers or "auto"');
+    assert.equal(await call("createError", { backend: "cpu", threads: "many" }), 'threads must be a number or "auto"');
   } finally {
     await browser.close();
   }

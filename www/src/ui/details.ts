@@ -17,7 +17,8 @@ export class DetailsView {
 
   /** Where the model runs (unknown while none is loaded). */
   showModel(model: { info: RestorerInfo } | null): void {
-    this.el.backend.textContent = model ? (model.info.backend === "webgpu" ? "WebGPU" : "CPU (WebAssembly)") : NONE;
+    const cpu = model?.info.threads && model.info.threads > 1 ? `CPU (WebAssembly, ${model.info.threads} workers)` : "CPU (WebAssembly)";
+    this.el.backend.textContent = model ? (model.info.backend === "webgpu" ? "WebGPU" : cpu) : NONE;
     this.el.adapter.textContent = model?.info.adapter ?? NONE;
   }
 

@@ -24,9 +24,23 @@ export interface RunReport {
   rgba: number[];
 }
 
+/** What a restore on the CPU pool reports back to the test. */
+export interface PoolReport {
+  threads: number;
+  progress: Array<{ done: number; total: number; x: number; y: number }>;
+  rgba: number[];
+}
+
 declare global {
   interface Window {
-    grlPackageTest: { run(backend: "cpu" | "webgpu", size: { width: number; height: number }): Promise<RunReport> };
+    grlPackageTest: {
+      run(backend: "cpu" | "webgpu", size: { width: number; height: number }): Promise<RunReport>;
+      pool(threads: number | "auto", size: { width: number; height: number }): Promise<PoolReport>;
+      cancelPool(threads: number, size: { width: number; height: number }): Promise<{ error: string; progress: number; total: number; after: PoolReport }>;
+      disposeKept(): void;
+      disposeDuring(threads: number, size: { width: number; height: number }): Promise<string>;
+      createError(options: unknown): Promise<string>;
+    };
   }
 }
 
@@ -56,14 +70,87 @@ function makeImage(width: number, height: number): ImageData {
 let weights: Promise<Uint8Array> | undefined;
 let ready: Promise<unknown> | undefined;
 
-async function run(backend: "cpu" | "webgpu", { width, height }: { width: number; height: number }): Promise<RunReport> {
+/** The package, initialised, and the model's bytes. */
+async function setup(): Promise<Uint8Array> {
   ready ??= init();
   await ready;
   weights ??= fetch("./sr-x2.safetensors").then(async (r) => {
     if (!r.ok) throw new Error(`sr-x2.safetensors: HTTP ${r.status}`);
     return new Uint8Array(await r.arrayBuffer());
   });
-  const bytes = await weights;
+  return weights;
+}
+
+/** Restores a scene on `restorer` in 32-pixel tiles (overlap 8), recording the progress. */
+async function poolRestore(restorer: Restorer, size: { width: number; height: number }, signal?: AbortSignal, onTile?: (done: number) => void): Promise<PoolReport> {
+  const progress: PoolReport["progress"] = [];
+  const out = await restorer.restore(makeImage(size.width, size.height), {
+    tileSize: 32,
+    overlap: 8,
+    signal,
+    onProgress: (done, total, tile) => {
+      progress.push({ done, total, x: tile.x, y: tile.y });
+      onTile?.(done);
+    },
+  });
+  return { threads: restorer.info.threads, progress, rgba: Array.from(out.data) };
+}
+
+/** A restore on the CPU with `threads` workers; the Restorer is disposed after. */
+async function pool(threads: number | "auto", size: { width: number; height: number }): Promise<PoolReport> {
+  const restorer = await Restorer.create(await setup(), { backend: "cpu", threads });
+  try {
+    return await poolRestore(restorer, size);
+  } finally {
+    restorer.dispose();
+  }
+}
+
+let kept: Restorer | undefined;
+
+/**
+ * Aborts a pooled restore after its first tile, then restores the same image again on the same
+ * Restorer (kept, its workers alive, until `disposeKept`).
+ */
+async function cancelPool(threads: number, size: { width: number; height: number }) {
+  kept = await Restorer.create(await setup(), { backend: "cpu", threads });
+  const controller = new AbortController();
+  let [progress, total] = [0, 0];
+  const error = await poolRestore(kept, size, controller.signal, (done) => {
+    progress = done;
+    controller.abort();
+  }).then(
+    (r) => `resolved after ${(total = r.progress.length)} tiles`,
+    (e: Error) => e.message,
+  );
+  const after = await poolRestore(kept, size);
+  return { error, progress, total: after.progress.at(-1)?.total ?? 0, after };
+}
+
+function disposeKept(): void {
+  kept?.dispose();
+  kept = undefined;
+}
+
+/** Disposes a Restorer from the first progress event of its restore; what the restore says. */
+async function disposeDuring(threads: number, size: { width: number; height: number }): Promise<string> {
+  const restorer = await Restorer.create(await setup(), { backend: "cpu", threads });
+  return poolRestore(restorer, size, undefined, () => restorer.dispose()).then(
+    (r) => `resolved after ${r.progress.length} tiles`,
+    (e: Error) => e.message,
+  );
+}
+
+/** The message Restorer.create rejects with for `options`. */
+async function createError(options: unknown): Promise<string> {
+  return Restorer.create(await setup(), options as CreateOptions).then(
+    (r) => (r.dispose(), "created"),
+    (e: Error) => e.message,
+  );
+}
+
+async function run(backend: "cpu" | "webgpu", { width, height }: { width: number; height: number }): Promise<RunReport> {
+  const bytes = await setup();
   const createOptions: CreateOptions = { backend };
   let t0 = performance.now();
   const restorer: Restorer = await Restorer.create(bytes, createOptions);
@@ -131,9 +218,14 @@ export async function typeChecks(bytes: Uint8Array, img: ImageData): Promise<voi
   const signal: AbortSignal = new AbortController().signal;
   await r.restore(out, { tileSize: "auto", overlap: 16, signal, onProgress: (done: number, total: number, tile) => void [done, total, tile.x, tile.width] });
   const padSize: number = r.info.padSize;
+  const threads: number = r.info.threads;
+  await Restorer.create(bytes, { backend: "cpu", threads: "auto" });
+  await Restorer.create(bytes, { threads: 2 });
   r.dispose();
   // @ts-expect-error "metal" is not a backend
   await Restorer.create(bytes, { backend: "metal" });
+  // @ts-expect-error threads is a number or "auto"
+  await Restorer.create(bytes, { threads: "all" });
   // @ts-expect-error tileSize is a number or "auto"
   await r.restore(img, { tileSize: "big" });
   // @ts-expect-error onProgress gets numbers, not strings
@@ -146,8 +238,8 @@ export async function typeChecks(bytes: Uint8Array, img: ImageData): Promise<voi
   const b: "auto" = r.info.backend;
   // @ts-expect-error the weights are bytes
   await Restorer.create("sr-x2.safetensors");
-  void [padSize, s, n, b];
+  void [padSize, threads, s, n, b];
 }
 
-window.grlPackageTest = { run };
+window.grlPackageTest = { run, pool, cancelPool, disposeKept, disposeDuring, createError };
 document.body.dataset.state = "ready";
