@@ -32,6 +32,7 @@ pub mod conv;
 pub mod cpu_attention;
 pub mod cpu_gelu;
 pub mod flops;
+pub mod gpu_attention;
 pub mod grl;
 pub mod intermediates;
 pub mod kernels;

@@ -1,0 +1,286 @@
+//! Fused attention on wgpu (natively and in the browser): `softmax(q kᵀ + bias + mask) v` for
+//! every (window, head) in one WGSL kernel, `shaders/attention.wgsl`, with the bias gathered from
+//! the per-entry table by the index table and the shift mask computed from region ids inside
+//! the kernel, an online (flash-style) softmax, and K/V tiles in workgroup memory: no N x N map
+//! is written.
+//!
+//! Burn's `attention` on wgpu goes to its fallback whenever there is a bias (GRL always has one):
+//! two matrix products and about nine passes over the `[windows x heads, N, N]` scores, 4 MiB per
+//! window and head for GRL's 32 x 32 windows. The plain-ops twin is
+//! [`super::affine_transform::attend_plain`]; the tests compare the two on the attention fixture
+//! and the parity suite runs whole models through this path on wgpu.
+//!
+//! Launched through Burn's backend extension on its CubeCL backend, as raw WGSL
+//! (`KernelSource`): f32 only, no optional WebGPU feature, at most [`MAX_HEAD_DIM`] channels per
+//! head; [`unsupported`] says why anything else takes the plain path.
+
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::wgpu::{CubeBackend, CubeTensor, KernelSource, SourceKernel, SourceTemplate, into_contiguous};
+use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::tensor::{DType, Int, Shape, Tensor};
+use cubecl::prelude::KernelId;
+use cubecl::server::KernelArguments;
+use cubecl::{CubeCount, CubeDim};
+
+use super::cpu_attention::RegionIds;
+
+/// Most channels per head of q/k and of v: the kernel keeps a query row and an output row in
+/// registers. Released GRL models have 16 to 32.
+pub const MAX_HEAD_DIM: usize = 64;
+/// Queries per workgroup (one per invocation): within WebGPU's default 256 invocations.
+const QUERY_BLOCK: usize = 64;
+/// WebGPU's default `maxComputeWorkgroupStorageSize`.
+const WORKGROUP_BYTES: usize = 16 << 10;
+/// WebGPU's default `maxComputeWorkgroupsPerDimension`.
+const MAX_WORKGROUPS: usize = 65_535;
+
+/// The kernel as a Burn backend operation (CubeCL backends: wgpu, WebGPU).
+#[backend_extension(Cube)]
+pub trait FusedAttentionBackend: Backend {
+    /// See [`attend`]; `query_ids`/`key_ids` are read only when `masked`.
+    #[allow(clippy::too_many_arguments)]
+    fn fused_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        per_entry: FloatTensor<Self>,
+        index: IntTensor<Self>,
+        query_ids: IntTensor<Self>,
+        key_ids: IntTensor<Self>,
+        masked: bool,
+    ) -> FloatTensor<Self>;
+}
+
+/// Why the kernel cannot run these shapes and dtypes, `None` when it can.
+///
+/// # Shapes
+///
+/// - q: `[B', heads, n_q, d]`; v: `[B', heads, n_k, d_v]`
+pub fn unsupported(q: &Tensor<4>, v: &Tensor<4>, index: &Tensor<1, Int>) -> Option<String> {
+    let [batch, heads, n_q, d] = q.dims();
+    let [_, _, n_k, d_v] = v.dims();
+    if q.dtype() != DType::F32 || v.dtype() != DType::F32 {
+        return Some(format!("the kernel is f32 only, got {:?}", q.dtype()));
+    }
+    if index.dtype() != DType::I32 {
+        return Some(format!("the kernel reads i32 indices, got {:?}", index.dtype()));
+    }
+    if d.max(d_v) > MAX_HEAD_DIM || d == 0 || d_v == 0 {
+        return Some(format!("head dims {d} and {d_v}: the kernel takes 1 to {MAX_HEAD_DIM}"));
+    }
+    if batch > MAX_WORKGROUPS || heads > MAX_WORKGROUPS || n_q.div_ceil(QUERY_BLOCK) > MAX_WORKGROUPS || n_q * n_k == 0 {
+        return Some(format!("{batch} windows, {heads} heads, {n_q} x {n_k} tokens: past the workgroup grid"));
+    }
+    None
+}
+
+/// `softmax(q kᵀ + per_entry[index] + mask) v` with the mask from region ids, on the kernel.
+/// Call only where [`unsupported`] is `None` and the device is a CubeCL (wgpu) one.
+///
+/// # Shapes
+///
+/// - q: `[B * nW, heads, n_q, d]` (normalised and scaled), windows row-major within each image
+/// - k: `[B * nW, heads, n_k, d]` (normalised); v: `[B * nW, heads, n_k, d_v]`
+/// - per_entry: `[T, heads]`; index: `[n_q * n_k]`, values in `0..T`
+/// - ids: `[nW, n_q]` and `[nW, n_k]`
+/// - output: `[B * nW, heads, n_q, d_v]`
+pub fn attend(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    per_entry: Tensor<2>,
+    index: Tensor<1, Int>,
+    ids: Option<RegionIds<'_>>,
+) -> Tensor<4> {
+    let masked = ids.is_some();
+    // Unmasked, the kernel never reads the ids: the index stands in for both.
+    let (query_ids, key_ids) = match ids {
+        Some(ids) => (ids.query.clone().flatten::<1>(0, 1), ids.key.clone().flatten::<1>(0, 1)),
+        None => (index.clone(), index.clone()),
+    };
+    let out = Dispatch::fused_attention(
+        q.into_dispatch(),
+        k.into_dispatch(),
+        v.into_dispatch(),
+        per_entry.into_dispatch(),
+        index.into_dispatch(),
+        query_ids.into_dispatch(),
+        key_ids.into_dispatch(),
+        masked,
+    );
+    Tensor::from_dispatch(out)
+}
+
+/// `shaders/attention.wgsl` for one set of sizes (each set compiles once).
+struct AttentionKernel {
+    d: usize,
+    d_v: usize,
+    keys: usize,
+}
+
+impl AttentionKernel {
+    fn new(d: usize, d_v: usize) -> Self {
+        // The largest power-of-two key tile whose K, V and id rows fit in workgroup memory beside
+        // the parameters (20 bytes).
+        let row_bytes = (d + d_v + 1) * size_of::<f32>();
+        let fits = |keys: usize| keys * row_bytes + 64 <= WORKGROUP_BYTES;
+        let keys = [64, 32, 16, 8].into_iter().find(|&keys| fits(keys)).unwrap_or(4);
+        AttentionKernel { d, d_v, keys }
+    }
+}
+
+impl KernelSource for AttentionKernel {
+    fn source(&self) -> SourceTemplate {
+        SourceTemplate::new(include_str!("../../shaders/attention.wgsl"))
+            .register("d", self.d.to_string())
+            .register("dv", self.d_v.to_string())
+            .register("bq", QUERY_BLOCK.to_string())
+            .register("bk", self.keys.to_string())
+    }
+
+    fn id(&self) -> KernelId {
+        KernelId::new::<Self>().info((self.d, self.d_v, self.keys))
+    }
+
+    fn lang(&self) -> &'static str {
+        "wgsl"
+    }
+}
+
+impl FusedAttentionBackend for CubeBackend {
+    fn fused_attention(
+        q: CubeTensor,
+        k: CubeTensor,
+        v: CubeTensor,
+        per_entry: CubeTensor,
+        index: CubeTensor,
+        query_ids: CubeTensor,
+        key_ids: CubeTensor,
+        masked: bool,
+    ) -> CubeTensor {
+        let [q, k, v, per_entry, index, query_ids, key_ids] =
+            [q, k, v, per_entry, index, query_ids, key_ids].map(into_contiguous);
+        let dims = |t: &CubeTensor| t.meta.shape().to_vec();
+        let (q_dims, v_dims) = (dims(&q), dims(&v));
+        let [batch, heads, n_q, d] = [q_dims[0], q_dims[1], q_dims[2], q_dims[3]];
+        let [n_k, d_v] = [v_dims[2], v_dims[3]];
+        let windows = if masked { dims(&query_ids)[0] / n_q } else { 1 };
+        let params: Vec<u8> = [n_q, n_k, heads, windows, masked as usize]
+            .iter()
+            .flat_map(|&p| (p as u32).to_le_bytes())
+            .collect();
+        let client = q.client.clone();
+        let params = client.create_from_slice(&params);
+        let shape = Shape::new([batch, heads, n_q, d_v]);
+        let out = client.empty(shape.num_elements() * size_of::<f32>());
+        let arguments = KernelArguments::new()
+            .with_buffers([&q, &k, &v, &per_entry, &index, &query_ids, &key_ids].map(|t| t.handle.clone().binding()).to_vec())
+            .with_buffer(out.clone().binding())
+            .with_buffer(params.binding());
+        let kernel = SourceKernel::new(AttentionKernel::new(d, d_v), CubeDim::new_1d(QUERY_BLOCK as u32));
+        let count = CubeCount::Static(n_q.div_ceil(QUERY_BLOCK) as u32, batch as u32, heads as u32);
+        client.launch(Box::new(kernel), count, arguments);
+        CubeTensor::new_contiguous(client, q.device.clone(), shape, out, DType::F32)
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::model::affine_transform::attend_plain;
+    use crate::model::attention_fixture as fixture;
+    use crate::model::kernels::with_plain_ops;
+    use crate::model::stripe_attention::AnchorStripeAttention;
+    use crate::model::tables::{ShiftMask, StripeOrientation, small_test_tables};
+    use crate::model::window_attention::WindowAttention;
+    use burn::tensor::{Device, DeviceKind, Distribution, TensorData, Tolerance};
+
+    fn wgpu() -> Device {
+        Device::wgpu(DeviceKind::DefaultDevice)
+    }
+
+    /// Largest magnitude of `t`: a kernel that failed validation reads back zeros.
+    fn assert_nontrivial(t: &Tensor<4>) {
+        let max = t.clone().abs().max().into_scalar::<f32>();
+        assert!(max > 1e-3, "the fused output is all zeros (largest magnitude {max})");
+    }
+
+    /// The kernel against its plain-ops twin (Burn's attention op) on shapes that cross its
+    /// 64-query blocks and its key tiles, with region ids that mask the last window only, and on
+    /// GRL-B's head dim of 30.
+    #[test]
+    fn gpu_kernel_matches_its_plain_ops_twin() {
+        let device = wgpu();
+        let windows = 4;
+        for (heads, n_q, n_k, d, d_v) in [(2, 90, 100, 8, 5), (3, 70, 130, 30, 30)] {
+            let ids = |n: usize| {
+                let values: Vec<i64> = (0..windows * n).map(|i| if i / n == 3 && i % n >= n / 2 { 1 } else { 0 }).collect();
+                Tensor::<2, Int>::from_data(TensorData::new(values, [windows, n]), &device)
+            };
+            let mask = ShiftMask::new([2, 2], ids(n_q), ids(n_k));
+            let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            let (q, k, v) = (random([2 * windows, heads, n_q, d]), random([2 * windows, heads, n_k, d]), random([2 * windows, heads, n_k, d_v]));
+            let entries = 37;
+            let per_entry = Tensor::<2>::random([entries, heads], Distribution::Uniform(0.0, 16.0), &device);
+            let index: Vec<i64> = (0..n_q * n_k).map(|i| (i * 7 % entries) as i64).collect();
+            let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n_q * n_k]), &device);
+            assert_eq!(unsupported(&q, &v, &index), None);
+            let bias = per_entry.clone().select(0, index.clone()).reshape([n_q, n_k, heads]).permute([2, 0, 1]);
+            for shift in [None, Some(&mask)] {
+                let fused = attend(q.clone(), k.clone(), v.clone(), per_entry.clone(), index.clone(), shift.map(ShiftMask::ids));
+                let plain = attend_plain(q.clone(), k.clone(), v.clone(), bias.clone(), shift);
+                assert_eq!(fused.dims(), [2 * windows, heads, n_q, d_v]);
+                assert_nontrivial(&fused);
+                fused.into_data().assert_approx_eq::<f32>(&plain.into_data(), Tolerance::rel_abs(1e-4, 1e-5));
+            }
+        }
+    }
+
+    /// Window (plain, shifted) and stripe (horizontal, shifted vertical) attention on wgpu, fused
+    /// and plain, against each other and against values computed from GRL.md's equations.
+    #[test]
+    fn fused_and_plain_match_the_attention_fixture_on_wgpu() {
+        let device = wgpu();
+        let (_, tables) = small_test_tables(&device);
+        let (qkv, anchor) = (fixture::qkv(&device), fixture::anchor(&device));
+        let window = |shift| WindowAttention { attn_transform: fixture::transform(10, &device), num_heads: fixture::HEADS, shift };
+        let stripe = |orientation, shift| AnchorStripeAttention {
+            attn_transform1: fixture::transform(20, &device),
+            attn_transform2: fixture::transform(30, &device),
+            num_heads: fixture::HEADS,
+            orientation,
+            shift,
+        };
+        let cases: [(&str, Box<dyn Fn() -> Tensor<3>>); 4] = [
+            ("window", Box::new(|| window(false).forward(qkv.clone(), fixture::SIZE, &tables.window))),
+            ("window_shifted", Box::new(|| window(true).forward(qkv.clone(), fixture::SIZE, &tables.window))),
+            ("stripe_h", Box::new(|| {
+                let tables = tables.stripe(StripeOrientation::Horizontal);
+                stripe(StripeOrientation::Horizontal, false).forward(qkv.clone(), anchor.clone(), fixture::SIZE, tables)
+            })),
+            ("stripe_v_shifted", Box::new(|| {
+                let tables = tables.stripe(StripeOrientation::Vertical);
+                stripe(StripeOrientation::Vertical, true).forward(qkv.clone(), anchor.clone(), fixture::SIZE, tables)
+            })),
+        ];
+        assert_eq!(tables.window.index.dtype(), DType::I32, "the kernel would be skipped");
+        for (name, run) in cases {
+            let fused = run();
+            let plain = with_plain_ops(&run);
+            assert_nontrivial(&fused.clone().unsqueeze());
+            fused.clone().into_data().assert_approx_eq::<f32>(&plain.into_data(), Tolerance::rel_abs(1e-4, 1e-5));
+            fixture::assert_matches(fused, name);
+        }
+    }
+
+    #[test]
+    fn unsupported_shapes_are_named() {
+        let device = Device::flex();
+        let index = Tensor::<1, Int>::zeros([4], &device).cast(DType::I32);
+        let t = |d: usize| Tensor::<4>::zeros([1, 1, 2, d], &device);
+        assert_eq!(unsupported(&t(64), &t(64), &index), None);
+        assert!(unsupported(&t(65), &t(8), &index).unwrap().contains("head dims 65 and 8"));
+        let wide = Tensor::<1, Int>::zeros([4], &device).cast(DType::I64);
+        assert!(unsupported(&t(8), &t(8), &wide).unwrap().contains("i32"));
+    }
+}
