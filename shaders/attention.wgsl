@@ -4,23 +4,29 @@
 //
 // - q, k: [B', heads, n, D], q already normalised and scaled by the head's temperature,
 //   k normalised; v: [B', heads, n_k, DV]; windows run fastest in B' (window = b % windows).
-// - bias: per_entry[index[i * n_k + j] * heads + h], per_entry [T, heads], index [n_q * n_k].
+// - bias: per_entry[index[i * n_k + j] * heads + h], per_entry [T, heads], index [n_q * n_k]
+//   (n_k a multiple of 4: the index is read four keys at a time).
 // - mask: MASK_VALUE where the query's and the key's region ids differ (query_ids [windows, n_q],
 //   key_ids [windows, n_k]); no mask tensor.
-// - Each invocation owns one query row: its q in registers, a running maximum, sum and output
-//   row (online softmax). K and V come through workgroup memory, BK keys at a time, so no score
-//   map is ever written: BK * (D + DV + 1) * 4 bytes of workgroup memory, within WebGPU's 16 KiB.
+// - Each invocation owns Q query rows (BQ apart): their q in registers, a running maximum, sum
+//   and output row each (online softmax). K and V come through workgroup memory, BK keys at a
+//   time, as vec4s of channels (zero-padded to D4 and DV4 of them), so that every key row read is
+//   used Q times; four keys are scored and folded in together. No score map is ever written.
+//   Workgroup memory: BK * (D4 + DV4) * 16 + BK * 4 + 20 bytes, within WebGPU's 16 KiB.
 // f32 only; no optional feature. Every binding is read_write: Burn's memory pool places tensors
 // in shared buffers, and WebGPU refuses one buffer bound both read-only and writable in a dispatch.
 
 const D: u32 = {{d}}u;
 const DV: u32 = {{dv}}u;
-// Queries per workgroup, one per invocation.
+const D4: u32 = (D + 3u) / 4u;
+const DV4: u32 = (DV + 3u) / 4u;
+// Invocations per workgroup, and query rows per invocation.
 const BQ: u32 = {{bq}}u;
-// Keys per tile in workgroup memory.
+const Q: u32 = {{rows}}u;
+// Keys per tile in workgroup memory (a multiple of 4).
 const BK: u32 = {{bk}}u;
 const MASK_VALUE: f32 = -100.0;
-// Below every finite logit: the running maximum's start.
+// Below every finite logit: the running maximum's start, and the logit of a key past the end.
 const LOWEST: f32 = -3.0e38;
 
 struct Params {
@@ -35,7 +41,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> k: array<f32>;
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;
 @group(0) @binding(3) var<storage, read_write> per_entry: array<f32>;
-@group(0) @binding(4) var<storage, read_write> index: array<i32>;
+@group(0) @binding(4) var<storage, read_write> index: array<vec4<i32>>;
 @group(0) @binding(5) var<storage, read_write> query_ids: array<i32>;
 @group(0) @binding(6) var<storage, read_write> key_ids: array<i32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
@@ -44,9 +50,10 @@ struct Params {
 // The parameters, loaded once per workgroup: a value from workgroupUniformLoad is uniform, as
 // the tile loop's bound must be for its barriers (a load from read_write storage is not).
 var<workgroup> shared_params: Params;
-var<workgroup> k_tile: array<f32, BK * D>;
-var<workgroup> v_tile: array<f32, BK * DV>;
-var<workgroup> id_tile: array<i32, BK>;
+// Key j's channels 4c..4c+3 at [j * D4 + c].
+var<workgroup> k_tile: array<vec4<f32>, BK * D4>;
+var<workgroup> v_tile: array<vec4<f32>, BK * DV4>;
+var<workgroup> id_tile: array<vec4<i32>, BK / 4u>;
 
 // Workgroup (query block, b, h): x the query block, y the batch item b, z the head h.
 @compute @workgroup_size(BQ)
@@ -63,78 +70,132 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
     let h = group.z;
     let item = b * heads + h;
     let window = b % p.windows;
-    let row = group.x * BQ + lane;
-    // Invocations past the last query compute on a copy of it (they share the barriers) and
-    // write nothing.
-    let qi = min(row, n_q - 1u);
 
-    var qv: array<f32, D>;
-    let q_at = (item * n_q + qi) * D;
-    for (var c = 0u; c < D; c++) {
-        qv[c] = q[q_at + c];
-    }
-    var q_id = 0;
-    if masked {
-        q_id = query_ids[window * n_q + qi];
+    // Rows past the last query compute on a copy of it (they share the barriers), write nothing.
+    var rows: array<u32, Q>;
+    var qv: array<vec4<f32>, Q * D4>;
+    var q_ids: array<i32, Q>;
+    for (var r = 0u; r < Q; r++) {
+        let row = min(group.x * BQ * Q + r * BQ + lane, n_q - 1u);
+        rows[r] = row;
+        let at = (item * n_q + row) * D;
+        for (var c = 0u; c < D4; c++) {
+            var x = vec4<f32>(0.0);
+            for (var e = 0u; e < 4u; e++) {
+                if 4u * c + e < D {
+                    x[e] = q[at + 4u * c + e];
+                }
+            }
+            qv[r * D4 + c] = x;
+        }
+        if masked {
+            q_ids[r] = query_ids[window * n_q + row];
+        }
     }
     let k_at = item * n_k * D;
     let v_at = item * n_k * DV;
-    let index_at = qi * n_k;
 
-    var running_max = LOWEST;
-    var sum = 0.0;
-    var acc: array<f32, DV>;
-    var scores: array<f32, BK>;
+    var running_max: array<f32, Q>;
+    var sum: array<f32, Q>;
+    var acc: array<vec4<f32>, Q * DV4>;
+    for (var r = 0u; r < Q; r++) {
+        running_max[r] = LOWEST;
+    }
     for (var start = 0u; start < n_k; start += BK) {
+        // Keys past the last are zeros (workgroup memory starts undefined, and 0 * NaN is NaN).
         let count = min(BK, n_k - start);
-        for (var i = lane; i < count * D; i += BQ) {
-            k_tile[i] = k[k_at + start * D + i];
+        for (var i = lane; i < BK * D4; i += BQ) {
+            let key = i / D4;
+            let c = 4u * (i % D4);
+            var x = vec4<f32>(0.0);
+            for (var e = 0u; e < 4u; e++) {
+                if key < count && c + e < D {
+                    x[e] = k[k_at + (start + key) * D + c + e];
+                }
+            }
+            k_tile[i] = x;
         }
-        for (var i = lane; i < count * DV; i += BQ) {
-            v_tile[i] = v[v_at + start * DV + i];
+        for (var i = lane; i < BK * DV4; i += BQ) {
+            let key = i / DV4;
+            let c = 4u * (i % DV4);
+            var x = vec4<f32>(0.0);
+            for (var e = 0u; e < 4u; e++) {
+                if key < count && c + e < DV {
+                    x[e] = v[v_at + (start + key) * DV + c + e];
+                }
+            }
+            v_tile[i] = x;
         }
         if masked {
-            for (var i = lane; i < count; i += BQ) {
-                id_tile[i] = key_ids[window * n_k + start + i];
+            for (var i = lane; i < BK / 4u; i += BQ) {
+                var ids = vec4<i32>(0);
+                for (var e = 0u; e < 4u; e++) {
+                    if 4u * i + e < count {
+                        ids[e] = key_ids[window * n_k + start + 4u * i + e];
+                    }
+                }
+                id_tile[i] = ids;
             }
         }
         workgroupBarrier();
 
-        var tile_max = LOWEST;
-        for (var j = 0u; j < count; j++) {
-            var s = 0.0;
-            for (var c = 0u; c < D; c++) {
-                s += qv[c] * k_tile[j * D + c];
+        for (var j = 0u; j < count; j += 4u) {
+            // s[r]: the logits of query row r against keys j..j+3.
+            var s: array<vec4<f32>, Q>;
+            for (var c = 0u; c < D4; c++) {
+                let k0 = k_tile[j * D4 + c];
+                let k1 = k_tile[(j + 1u) * D4 + c];
+                let k2 = k_tile[(j + 2u) * D4 + c];
+                let k3 = k_tile[(j + 3u) * D4 + c];
+                for (var r = 0u; r < Q; r++) {
+                    let x = qv[r * D4 + c];
+                    s[r] += vec4<f32>(dot(x, k0), dot(x, k1), dot(x, k2), dot(x, k3));
+                }
             }
-            s += per_entry[u32(index[index_at + start + j]) * heads + h];
-            if masked && id_tile[j] != q_id {
-                s += MASK_VALUE;
+            let live = vec4<u32>(j, j + 1u, j + 2u, j + 3u) < vec4<u32>(count);
+            let key_ids4 = id_tile[j / 4u];
+            var weights: array<vec4<f32>, Q>;
+            var rescale: array<f32, Q>;
+            for (var r = 0u; r < Q; r++) {
+                let entries = index[(rows[r] * n_k + start + j) / 4u];
+                var logits = s[r] + vec4<f32>(
+                    per_entry[u32(entries.x) * heads + h],
+                    per_entry[u32(entries.y) * heads + h],
+                    per_entry[u32(entries.z) * heads + h],
+                    per_entry[u32(entries.w) * heads + h],
+                );
+                if masked {
+                    logits += select(vec4<f32>(0.0), vec4<f32>(MASK_VALUE), key_ids4 != vec4<i32>(q_ids[r]));
+                }
+                logits = select(vec4<f32>(LOWEST), logits, live);
+                let new_max = max(running_max[r], max(max(logits.x, logits.y), max(logits.z, logits.w)));
+                rescale[r] = exp(running_max[r] - new_max);
+                weights[r] = exp(logits - vec4<f32>(new_max));
+                sum[r] = sum[r] * rescale[r] + (weights[r].x + weights[r].y) + (weights[r].z + weights[r].w);
+                running_max[r] = new_max;
             }
-            scores[j] = s;
-            tile_max = max(tile_max, s);
-        }
-        let new_max = max(running_max, tile_max);
-        let rescale = exp(running_max - new_max);
-        sum *= rescale;
-        for (var c = 0u; c < DV; c++) {
-            acc[c] *= rescale;
-        }
-        for (var j = 0u; j < count; j++) {
-            let p = exp(scores[j] - new_max);
-            sum += p;
-            for (var c = 0u; c < DV; c++) {
-                acc[c] += p * v_tile[j * DV + c];
+            for (var c = 0u; c < DV4; c++) {
+                let v0 = v_tile[j * DV4 + c];
+                let v1 = v_tile[(j + 1u) * DV4 + c];
+                let v2 = v_tile[(j + 2u) * DV4 + c];
+                let v3 = v_tile[(j + 3u) * DV4 + c];
+                for (var r = 0u; r < Q; r++) {
+                    let w = weights[r];
+                    acc[r * DV4 + c] = acc[r * DV4 + c] * rescale[r] + w.x * v0 + w.y * v1 + w.z * v2 + w.w * v3;
+                }
             }
         }
-        running_max = new_max;
         workgroupBarrier();
     }
 
-    if row < n_q {
-        let out_at = (item * n_q + row) * DV;
-        let inverse = 1.0 / sum;
-        for (var c = 0u; c < DV; c++) {
-            out[out_at + c] = acc[c] * inverse;
+    for (var r = 0u; r < Q; r++) {
+        let row = group.x * BQ * Q + r * BQ + lane;
+        if row < n_q {
+            let at = (item * n_q + row) * DV;
+            let inverse = 1.0 / sum[r];
+            for (var c = 0u; c < DV; c++) {
+                out[at + c] = acc[r * DV4 + c / 4u][c % 4u] * inverse;
+            }
         }
     }
 }

@@ -27,8 +27,8 @@ use super::cpu_attention::RegionIds;
 /// Most channels per head of q/k and of v: the kernel keeps a query row and an output row in
 /// registers. Released GRL models have 16 to 32.
 pub const MAX_HEAD_DIM: usize = 64;
-/// Queries per workgroup (one per invocation): within WebGPU's default 256 invocations.
-const QUERY_BLOCK: usize = 64;
+/// Invocations per workgroup: within WebGPU's default 256.
+const INVOCATIONS: usize = 64;
 /// WebGPU's default `maxComputeWorkgroupStorageSize`.
 const WORKGROUP_BYTES: usize = 16 << 10;
 /// WebGPU's default `maxComputeWorkgroupsPerDimension`.
@@ -68,7 +68,10 @@ pub fn unsupported(q: &Tensor<4>, v: &Tensor<4>, index: &Tensor<1, Int>) -> Opti
     if d.max(d_v) > MAX_HEAD_DIM || d == 0 || d_v == 0 {
         return Some(format!("head dims {d} and {d_v}: the kernel takes 1 to {MAX_HEAD_DIM}"));
     }
-    if batch > MAX_WORKGROUPS || heads > MAX_WORKGROUPS || n_q.div_ceil(QUERY_BLOCK) > MAX_WORKGROUPS || n_q * n_k == 0 {
+    if n_k % 4 != 0 {
+        return Some(format!("{n_k} keys: the kernel reads them four at a time"));
+    }
+    if batch > MAX_WORKGROUPS || heads > MAX_WORKGROUPS || n_q.div_ceil(INVOCATIONS) > MAX_WORKGROUPS || n_q * n_k == 0 {
         return Some(format!("{batch} windows, {heads} heads, {n_q} x {n_k} tokens: past the workgroup grid"));
     }
     None
@@ -115,17 +118,27 @@ pub fn attend(
 struct AttentionKernel {
     d: usize,
     d_v: usize,
+    /// Query rows per invocation.
+    rows: usize,
+    /// Keys per tile in workgroup memory.
     keys: usize,
 }
 
 impl AttentionKernel {
     fn new(d: usize, d_v: usize) -> Self {
-        // The largest power-of-two key tile whose K, V and id rows fit in workgroup memory beside
-        // the parameters (20 bytes).
-        let row_bytes = (d + d_v + 1) * size_of::<f32>();
-        let fits = |keys: usize| keys * row_bytes + 64 <= WORKGROUP_BYTES;
-        let keys = [64, 32, 16, 8].into_iter().find(|&keys| fits(keys)).unwrap_or(4);
-        AttentionKernel { d, d_v, keys }
+        // K and V rows as vec4s of channels, and a key's region id.
+        let row_bytes = (d.div_ceil(4) + d_v.div_ceil(4)) * 16 + 4;
+        // The largest key tile that fits in workgroup memory beside the parameters (20 bytes).
+        let keys = [64, 32, 16, 8].into_iter().find(|&keys| keys * row_bytes + 64 <= WORKGROUP_BYTES).unwrap_or(4);
+        // Each key row read serves `rows` queries; their q, sums and outputs stay in registers.
+        let vec4s = d.div_ceil(4) + d_v.div_ceil(4);
+        let rows = if vec4s <= 8 { 4 } else if vec4s <= 16 { 2 } else { 1 };
+        AttentionKernel { d, d_v, rows, keys }
+    }
+
+    /// Query rows per workgroup.
+    fn query_block(&self) -> usize {
+        INVOCATIONS * self.rows
     }
 }
 
@@ -134,12 +147,13 @@ impl KernelSource for AttentionKernel {
         SourceTemplate::new(include_str!("../../shaders/attention.wgsl"))
             .register("d", self.d.to_string())
             .register("dv", self.d_v.to_string())
-            .register("bq", QUERY_BLOCK.to_string())
+            .register("bq", INVOCATIONS.to_string())
+            .register("rows", self.rows.to_string())
             .register("bk", self.keys.to_string())
     }
 
     fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info((self.d, self.d_v, self.keys))
+        KernelId::new::<Self>().info((self.d, self.d_v, self.rows, self.keys))
     }
 
     fn lang(&self) -> &'static str {
@@ -177,8 +191,9 @@ impl FusedAttentionBackend for CubeBackend {
             .with_buffers([&q, &k, &v, &per_entry, &index, &query_ids, &key_ids].map(|t| t.handle.clone().binding()).to_vec())
             .with_buffer(out.clone().binding())
             .with_buffer(params.binding());
-        let kernel = SourceKernel::new(AttentionKernel::new(d, d_v), CubeDim::new_1d(QUERY_BLOCK as u32));
-        let count = CubeCount::Static(n_q.div_ceil(QUERY_BLOCK) as u32, batch as u32, heads as u32);
+        let kernel = AttentionKernel::new(d, d_v);
+        let count = CubeCount::Static(n_q.div_ceil(kernel.query_block()) as u32, batch as u32, heads as u32);
+        let kernel = SourceKernel::new(kernel, CubeDim::new_1d(INVOCATIONS as u32));
         client.launch(Box::new(kernel), count, arguments);
         CubeTensor::new_contiguous(client, q.device.clone(), shape, out, DType::F32)
     }
@@ -212,7 +227,7 @@ mod tests {
     fn gpu_kernel_matches_its_plain_ops_twin() {
         let device = wgpu();
         let windows = 4;
-        for (heads, n_q, n_k, d, d_v) in [(2, 90, 100, 8, 5), (3, 70, 130, 30, 30)] {
+        for (heads, n_q, n_k, d, d_v) in [(2, 90, 100, 8, 5), (3, 70, 132, 30, 30)] {
             let ids = |n: usize| {
                 let values: Vec<i64> = (0..windows * n).map(|i| if i / n == 3 && i % n >= n / 2 { 1 } else { 0 }).collect();
                 Tensor::<2, Int>::from_data(TensorData::new(values, [windows, n]), &device)
@@ -277,9 +292,11 @@ mod tests {
     fn unsupported_shapes_are_named() {
         let device = Device::flex();
         let index = Tensor::<1, Int>::zeros([4], &device).cast(DType::I32);
-        let t = |d: usize| Tensor::<4>::zeros([1, 1, 2, d], &device);
+        let t = |d: usize| Tensor::<4>::zeros([1, 1, 4, d], &device);
         assert_eq!(unsupported(&t(64), &t(64), &index), None);
         assert!(unsupported(&t(65), &t(8), &index).unwrap().contains("head dims 65 and 8"));
+        let odd = Tensor::<4>::zeros([1, 1, 3, 8], &device);
+        assert!(unsupported(&t(8), &odd, &index).unwrap().contains("3 keys"));
         let wide = Tensor::<1, Int>::zeros([4], &device).cast(DType::I64);
         assert!(unsupported(&t(8), &t(8), &wide).unwrap().contains("i32"));
     }
