@@ -205,9 +205,7 @@ mod tests {
     use crate::model::affine_transform::attend_plain;
     use crate::model::attention_fixture as fixture;
     use crate::model::kernels::with_plain_ops;
-    use crate::model::stripe_attention::AnchorStripeAttention;
-    use crate::model::tables::{ShiftMask, StripeOrientation, small_test_tables};
-    use crate::model::window_attention::WindowAttention;
+    use crate::model::tables::ShiftMask;
     use burn::tensor::{Device, DeviceKind, Distribution, TensorData, Tolerance};
 
     fn wgpu() -> Device {
@@ -256,32 +254,11 @@ mod tests {
     #[test]
     fn fused_and_plain_match_the_attention_fixture_on_wgpu() {
         let device = wgpu();
-        let (_, tables) = small_test_tables(&device);
-        let (qkv, anchor) = (fixture::qkv(&device), fixture::anchor(&device));
-        let window = |shift| WindowAttention { attn_transform: fixture::transform(10, &device), num_heads: fixture::HEADS, shift };
-        let stripe = |orientation, shift| AnchorStripeAttention {
-            attn_transform1: fixture::transform(20, &device),
-            attn_transform2: fixture::transform(30, &device),
-            num_heads: fixture::HEADS,
-            orientation,
-            shift,
-        };
-        let cases: [(&str, Box<dyn Fn() -> Tensor<3>>); 4] = [
-            ("window", Box::new(|| window(false).forward(qkv.clone(), fixture::SIZE, &tables.window))),
-            ("window_shifted", Box::new(|| window(true).forward(qkv.clone(), fixture::SIZE, &tables.window))),
-            ("stripe_h", Box::new(|| {
-                let tables = tables.stripe(StripeOrientation::Horizontal);
-                stripe(StripeOrientation::Horizontal, false).forward(qkv.clone(), anchor.clone(), fixture::SIZE, tables)
-            })),
-            ("stripe_v_shifted", Box::new(|| {
-                let tables = tables.stripe(StripeOrientation::Vertical);
-                stripe(StripeOrientation::Vertical, true).forward(qkv.clone(), anchor.clone(), fixture::SIZE, tables)
-            })),
-        ];
+        let tables = fixture::tables(&device);
         assert_eq!(tables.window.index.dtype(), DType::I32, "the kernel would be skipped");
-        for (name, run) in cases {
-            let fused = run();
-            let plain = with_plain_ops(&run);
+        for name in fixture::CASES {
+            let fused = fixture::forward(name, &tables, &device);
+            let plain = with_plain_ops(|| fixture::forward(name, &tables, &device));
             assert_nontrivial(&fused.clone().unsqueeze());
             fused.clone().into_data().assert_approx_eq::<f32>(&plain.into_data(), Tolerance::rel_abs(1e-4, 1e-5));
             fixture::assert_matches(fused, name);

@@ -22,8 +22,8 @@
 //! ```
 
 pub mod affine_transform;
-#[cfg(all(test, not(target_arch = "wasm32")))]
-mod attention_fixture;
+#[doc(hidden)]
+pub mod attention_fixture;
 pub mod block;
 pub mod bounds;
 pub mod cab;
