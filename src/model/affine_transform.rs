@@ -116,12 +116,10 @@ impl AffineTransform {
 
     /// Cosine attention of `q` over `k`/`v` with this transform, window by window.
     ///
-    /// Runs on the fused kernels where they apply ([`cpu_attention`] on flex,
-    /// [`gpu_attention`] on wgpu), else on Burn's attention op: the temperature is folded into
-    /// the normalised queries,
-    /// the op gets a unit scale and the bias as its additive `attn_bias`, broadcast over the
-    /// windows. With a shift mask, only the windows of the last row and column of the
-    /// partition are masked ([`ShiftMask`]); the others run unmasked.
+    /// The temperature is folded into the normalised queries. Runs on the fused kernels where
+    /// they apply ([`cpu_attention`] on flex, [`gpu_attention`] on wgpu and WebGPU, which
+    /// gathers the bias from the per-entry table itself), else on Burn's attention op
+    /// ([`attend_plain`]) with a unit scale and the gathered bias as its additive `attn_bias`.
     ///
     /// # Shapes
     ///
@@ -154,8 +152,10 @@ impl AffineTransform {
     }
 }
 
-/// The plain-ops path of [`AffineTransform::forward`] (every backend but the CPU's, autodiff
-/// included), after normalisation and temperature: Burn's `attention` op.
+/// The plain-ops path of [`AffineTransform::forward`] (autodiff, `--plain`, shapes the fused
+/// kernels do not take), after normalisation and temperature: Burn's `attention` op, broadcast
+/// over the windows; with a shift mask, only the windows of the last row and column of the
+/// partition are masked ([`ShiftMask`]), the others run unmasked.
 ///
 /// # Shapes
 ///
