@@ -6,8 +6,9 @@
 //   k normalised; v: [B', heads, n_k, DV]; windows run fastest in B' (window = b % windows).
 // - bias: per_entry[index[i * n_k + j] * heads + h], per_entry [T, heads], index [n_q * n_k]
 //   (n_k a multiple of 4: the index is read four keys at a time).
-// - mask: MASK_VALUE where the query's and the key's region ids differ (query_ids [windows, n_q],
-//   key_ids [windows, n_k]); no mask tensor.
+// - mask: MASK_VALUE where the query's and the key's region ids differ (ids: the query ids
+//   [windows, n_q] then the key ids [windows, n_k], one buffer: WebGPU refuses two writable
+//   bindings of one range, and the two are often one tensor); no mask tensor.
 // - Each invocation owns Q query rows (BQ apart): their q in registers, a running maximum, sum
 //   and output row each (online softmax). K and V come through workgroup memory, BK keys at a
 //   time, as vec4s of channels (zero-padded to D4 and DV4 of them), so that every key row read is
@@ -42,10 +43,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;
 @group(0) @binding(3) var<storage, read_write> per_entry: array<f32>;
 @group(0) @binding(4) var<storage, read_write> index: array<vec4<i32>>;
-@group(0) @binding(5) var<storage, read_write> query_ids: array<i32>;
-@group(0) @binding(6) var<storage, read_write> key_ids: array<i32>;
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;
-@group(0) @binding(8) var<storage, read_write> params: Params;
+@group(0) @binding(5) var<storage, read_write> ids: array<i32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read_write> params: Params;
 
 // The parameters, loaded once per workgroup: a value from workgroupUniformLoad is uniform, as
 // the tile loop's bound must be for its barriers (a load from read_write storage is not).
@@ -89,9 +89,10 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
             qv[r * D4 + c] = x;
         }
         if masked {
-            q_ids[r] = query_ids[window * n_q + row];
+            q_ids[r] = ids[window * n_q + row];
         }
     }
+    let key_ids_at = p.windows * n_q + window * n_k;
     let k_at = item * n_k * D;
     let v_at = item * n_k * DV;
 
@@ -128,13 +129,13 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
         }
         if masked {
             for (var i = lane; i < BK / 4u; i += BQ) {
-                var ids = vec4<i32>(0);
+                var key_ids = vec4<i32>(0);
                 for (var e = 0u; e < 4u; e++) {
                     if 4u * i + e < count {
-                        ids[e] = key_ids[window * n_k + start + 4u * i + e];
+                        key_ids[e] = ids[key_ids_at + start + 4u * i + e];
                     }
                 }
-                id_tile[i] = ids;
+                id_tile[i] = key_ids;
             }
         }
         workgroupBarrier();

@@ -37,16 +37,15 @@ const MAX_WORKGROUPS: usize = 65_535;
 /// The kernel as a Burn backend operation (CubeCL backends: wgpu, WebGPU).
 #[backend_extension(Cube)]
 pub trait FusedAttentionBackend: Backend {
-    /// See [`attend`]; `query_ids`/`key_ids` are read only when `masked`.
-    #[allow(clippy::too_many_arguments)]
+    /// See [`attend`]; `ids` holds the query ids `[nW * n_q]` then the key ids `[nW * n_k]`,
+    /// read only when `masked`.
     fn fused_attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
         v: FloatTensor<Self>,
         per_entry: FloatTensor<Self>,
         index: IntTensor<Self>,
-        query_ids: IntTensor<Self>,
-        key_ids: IntTensor<Self>,
+        ids: IntTensor<Self>,
         masked: bool,
     ) -> FloatTensor<Self>;
 }
@@ -96,10 +95,11 @@ pub fn attend(
     ids: Option<RegionIds<'_>>,
 ) -> Tensor<4> {
     let masked = ids.is_some();
-    // Unmasked, the kernel never reads the ids: the index stands in for both.
-    let (query_ids, key_ids) = match ids {
-        Some(ids) => (ids.query.clone().flatten::<1>(0, 1), ids.key.clone().flatten::<1>(0, 1)),
-        None => (index.clone(), index.clone()),
+    // One buffer of both (a new one: WebGPU refuses two writable bindings of one range, and the
+    // query and key ids are often one tensor); unmasked, a placeholder the kernel never reads.
+    let ids = match ids {
+        Some(ids) => Tensor::cat(vec![ids.query.clone().flatten::<1>(0, 1), ids.key.clone().flatten::<1>(0, 1)], 0),
+        None => Tensor::<1, Int>::zeros([4], &q.device()).cast(index.dtype()),
     };
     let out = Dispatch::fused_attention(
         q.into_dispatch(),
@@ -107,8 +107,7 @@ pub fn attend(
         v.into_dispatch(),
         per_entry.into_dispatch(),
         index.into_dispatch(),
-        query_ids.into_dispatch(),
-        key_ids.into_dispatch(),
+        ids.into_dispatch(),
         masked,
     );
     Tensor::from_dispatch(out)
@@ -168,17 +167,15 @@ impl FusedAttentionBackend for CubeBackend {
         v: CubeTensor,
         per_entry: CubeTensor,
         index: CubeTensor,
-        query_ids: CubeTensor,
-        key_ids: CubeTensor,
+        ids: CubeTensor,
         masked: bool,
     ) -> CubeTensor {
-        let [q, k, v, per_entry, index, query_ids, key_ids] =
-            [q, k, v, per_entry, index, query_ids, key_ids].map(into_contiguous);
+        let [q, k, v, per_entry, index, ids] = [q, k, v, per_entry, index, ids].map(into_contiguous);
         let dims = |t: &CubeTensor| t.meta.shape().to_vec();
         let (q_dims, v_dims) = (dims(&q), dims(&v));
         let [batch, heads, n_q, d] = [q_dims[0], q_dims[1], q_dims[2], q_dims[3]];
         let [n_k, d_v] = [v_dims[2], v_dims[3]];
-        let windows = if masked { dims(&query_ids)[0] / n_q } else { 1 };
+        let windows = if masked { dims(&ids)[0] / (n_q + n_k) } else { 1 };
         let params: Vec<u8> = [n_q, n_k, heads, windows, masked as usize]
             .iter()
             .flat_map(|&p| (p as u32).to_le_bytes())
@@ -188,7 +185,7 @@ impl FusedAttentionBackend for CubeBackend {
         let shape = Shape::new([batch, heads, n_q, d_v]);
         let out = client.empty(shape.num_elements() * size_of::<f32>());
         let arguments = KernelArguments::new()
-            .with_buffers([&q, &k, &v, &per_entry, &index, &query_ids, &key_ids].map(|t| t.handle.clone().binding()).to_vec())
+            .with_buffers([&q, &k, &v, &per_entry, &index, &ids].map(|t| t.handle.clone().binding()).to_vec())
             .with_buffer(out.clone().binding())
             .with_buffer(params.binding());
         let kernel = AttentionKernel::new(d, d_v);
