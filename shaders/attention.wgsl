@@ -28,7 +28,7 @@ const Q: u32 = {{rows}}u;
 const BK: u32 = {{bk}}u;
 const MASK_VALUE: f32 = -100.0;
 // Below every finite logit: the running maximum's start, and the logit of a key past the end.
-const LOWEST: f32 = -3.0e38;
+const LOWEST: f32 = -1.0e30;
 
 struct Params {
     n_q: u32,
@@ -141,8 +141,9 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
         workgroupBarrier();
 
         for (var j = 0u; j < count; j += 4u) {
-            // s[r]: the logits of query row r against keys j..j+3.
-            var s: array<vec4<f32>, Q>;
+            // s[r]: the logits of query row r against keys j..j+3. Zeroed explicitly: Chrome's
+            // WebGPU (SwiftShader) kept the last group's values in a loop-local `var s: T;`.
+            var s = array<vec4<f32>, Q>();
             for (var c = 0u; c < D4; c++) {
                 let k0 = k_tile[j * D4 + c];
                 let k1 = k_tile[(j + 1u) * D4 + c];
