@@ -382,3 +382,28 @@ async fn random_configurations_restore_or_are_refused() {
     console_log!("20 configurations: {restored} restored, {refused} refused");
     assert!(restored >= 3 && refused >= 3, "{restored} restored, {refused} refused");
 }
+
+/// The fused WGSL attention against its plain-ops twin on WebGPU, on the attention fixture's
+/// four cases (window, shifted window, stripes, shifted vertical stripes), inside WebGPU's
+/// validation scope: a kernel the browser refuses would read back zeros.
+#[wasm_bindgen_test]
+async fn fused_attention_matches_its_plain_twin_on_webgpu() {
+    use burn::tensor::wgpu::wgpu::ErrorFilter;
+    use grl_wasm::model::attention_fixture as fixture;
+    use grl_wasm::model::kernels::with_plain_ops;
+    let gpu = webgpu().await.expect(NEEDS_WEBGPU);
+    let tables = fixture::tables(&gpu.device);
+    for name in fixture::CASES {
+        let scope = gpu.raw.push_error_scope(ErrorFilter::Validation);
+        let fused = fixture::forward(name, &tables, &gpu.device).into_data_async().await.unwrap();
+        let error = scope.pop().await;
+        assert!(error.is_none(), "{name}: WebGPU validation error {error:?}");
+        let plain = with_plain_ops(|| fixture::forward(name, &tables, &gpu.device));
+        let fused = fused.try_to_vec::<f32>().unwrap();
+        let plain = plain.into_data_async().await.unwrap().try_to_vec::<f32>().unwrap();
+        assert!(fused.iter().any(|v| v.abs() > 1e-3), "{name}: the fused output read back as zeros");
+        let err = max_abs_diff(&fused, &plain);
+        console_log!("attention fixture {name}: fused vs plain max_abs_diff={err:e}");
+        assert!(err < 1e-3, "{name}: fused vs plain max_abs_diff={err}");
+    }
+}

@@ -11,7 +11,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::tables::ShiftMask;
-use super::{cpu_attention, kernels};
+use super::{cpu_attention, gpu_attention, kernels};
 
 /// Upper bound of the logit scale, `ln(1 / 0.01)`: the temperature is at most 100.
 pub const MAX_LOGIT_SCALE: f64 = 4.605_170_185_988_091; // ln(100)
@@ -100,17 +100,26 @@ impl AffineTransform {
     /// - output: `[heads, n_q, n_k]`
     pub fn bias(&self, table: Tensor<2>, index: Tensor<1, Int>, n_q: usize, n_k: usize) -> Tensor<3> {
         let heads = self.num_heads();
+        self.bias_per_entry(table).select(0, index).reshape([n_q, n_k, heads]).permute([2, 0, 1])
+    }
+
+    /// The relative-position bias of every table entry, `16 * sigmoid(cpb_mlp(table))`.
+    ///
+    /// # Shapes
+    ///
+    /// - table: `[T, 2]`
+    /// - output: `[T, heads]`
+    pub fn bias_per_entry(&self, table: Tensor<2>) -> Tensor<2> {
         let hidden = relu(self.cpb_mlp.fc1.forward(table));
-        let per_entry = sigmoid(self.cpb_mlp.fc2.forward(hidden)) * BIAS_MAGNITUDE; // [T, heads]
-        per_entry.select(0, index).reshape([n_q, n_k, heads]).permute([2, 0, 1])
+        sigmoid(self.cpb_mlp.fc2.forward(hidden)) * BIAS_MAGNITUDE
     }
 
     /// Cosine attention of `q` over `k`/`v` with this transform, window by window.
     ///
-    /// Runs on the fused attention op: the temperature is folded into the normalised queries,
-    /// the op gets a unit scale and the bias as its additive `attn_bias`, broadcast over the
-    /// windows. With a shift mask, only the windows of the last row and column of the
-    /// partition are masked ([`ShiftMask`]); the others run unmasked.
+    /// The temperature is folded into the normalised queries. Runs on the fused kernels where
+    /// they apply ([`cpu_attention`] on flex, [`gpu_attention`] on wgpu and WebGPU, which
+    /// gathers the bias from the per-entry table itself), else on Burn's attention op
+    /// ([`attend_plain`]) with a unit scale and the gathered bias as its additive `attn_bias`.
     ///
     /// # Shapes
     ///
@@ -132,6 +141,9 @@ impl AffineTransform {
         let n_k = k.dims()[2];
         let q = l2_normalize(q) * self.temperature();
         let k = l2_normalize(k);
+        if kernels::fused_gpu(&q.device()) && gpu_attention::unsupported(&q, &v, &index).is_none() {
+            return gpu_attention::attend(q, k, v, self.bias_per_entry(table), index, mask.map(ShiftMask::ids));
+        }
         let bias = self.bias(table, index, n_q, n_k);
         if kernels::fused_cpu(&q.device()) {
             return cpu_attention::attend(q, k, v, bias, mask.map(ShiftMask::ids));
@@ -140,8 +152,10 @@ impl AffineTransform {
     }
 }
 
-/// The plain-ops path of [`AffineTransform::forward`] (every backend but the CPU's, autodiff
-/// included), after normalisation and temperature: Burn's `attention` op.
+/// The plain-ops path of [`AffineTransform::forward`] (autodiff, `--plain`, shapes the fused
+/// kernels do not take), after normalisation and temperature: Burn's `attention` op, broadcast
+/// over the windows; with a shift mask, only the windows of the last row and column of the
+/// partition are masked ([`ShiftMask`]), the others run unmasked.
 ///
 /// # Shapes
 ///

@@ -5,11 +5,18 @@
 //!
 //! The case: an 8x16 map (the geometry of `tables::small_test_tables`: 4x4 windows, 4x8
 //! stripes, anchors at half resolution), 2 heads of 2 channels, a cpb MLP 8 wide.
+//!
+//! Public (hidden) so that the browser suite runs the same cases ([`forward`]) on WebGPU; the
+//! expected values ([`assert_matches`]) are compiled into the native tests only.
 
 use burn::module::Param;
-use burn::tensor::{Device, Tensor, TensorData, Tolerance};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::affine_transform::{AffineTransform, AffineTransformConfig};
+use super::config::GrlConfig;
+use super::stripe_attention::AnchorStripeAttention;
+use super::tables::{StripeOrientation, TableIndexMask};
+use super::window_attention::WindowAttention;
 use crate::Size;
 
 /// The token map.
@@ -57,11 +64,48 @@ pub fn transform(seed: u32, device: &Device) -> AffineTransform {
     t
 }
 
+/// The fixture's outputs: window (plain, shifted) and stripe (horizontal, shifted vertical).
+pub const CASES: [&str; 4] = ["window", "window_shifted", "stripe_h", "stripe_v_shifted"];
+
+/// The tables of the fixture's geometry: 4x4 windows, 4x8 stripes, anchors at half resolution.
+pub fn tables(device: &Device) -> TableIndexMask {
+    let config = GrlConfig {
+        window_size: 4,
+        stripe_size: [Some(4), Some(8)],
+        anchor_window_down_factor: 2,
+        ..GrlConfig::default()
+    };
+    TableIndexMask::new(&config, SIZE, device)
+}
+
+/// The branch output of case `name` (one of [`CASES`]), `[1, H * W, c]`.
+pub fn forward(name: &str, tables: &TableIndexMask, device: &Device) -> Tensor<3> {
+    let stripe = |orientation, shift| AnchorStripeAttention {
+        attn_transform1: transform(20, device),
+        attn_transform2: transform(30, device),
+        num_heads: HEADS,
+        orientation,
+        shift,
+    };
+    let window = |shift| WindowAttention { attn_transform: transform(10, device), num_heads: HEADS, shift };
+    let (qkv, anchor) = (qkv(device), anchor(device));
+    let (horizontal, vertical) = (StripeOrientation::Horizontal, StripeOrientation::Vertical);
+    match name {
+        "window" => window(false).forward(qkv, SIZE, &tables.window),
+        "window_shifted" => window(true).forward(qkv, SIZE, &tables.window),
+        "stripe_h" => stripe(horizontal, false).forward(qkv, anchor, SIZE, tables.stripe(horizontal)),
+        "stripe_v_shifted" => stripe(vertical, true).forward(qkv, anchor, SIZE, tables.stripe(vertical)),
+        _ => panic!("no attention fixture case {name}"),
+    }
+}
+
 /// Asserts that `got`, `[1, H * W, c]`, is the fixture's output `name`. The tolerance is f32's:
 /// cosines good to ~1e-7 times the temperature of 100 move the logits by ~1e-5, and the outputs
 /// (values up to 1) by up to 6e-6 (measured); dropping the temperature, its clamp, the bias or the
 /// mask moves them by 0.28 or more.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub fn assert_matches(got: Tensor<3>, name: &str) {
+    use burn::tensor::Tolerance;
     let file = safetensors::SafeTensors::deserialize(include_bytes!("testdata/attention.safetensors")).unwrap();
     let bytes = file.tensor(name).unwrap().data().to_vec();
     let expected: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();

@@ -22,8 +22,8 @@
 //! ```
 
 pub mod affine_transform;
-#[cfg(all(test, not(target_arch = "wasm32")))]
-mod attention_fixture;
+#[doc(hidden)]
+pub mod attention_fixture;
 pub mod block;
 pub mod bounds;
 pub mod cab;
@@ -32,6 +32,7 @@ pub mod conv;
 pub mod cpu_attention;
 pub mod cpu_gelu;
 pub mod flops;
+pub mod gpu_attention;
 pub mod grl;
 pub mod intermediates;
 pub mod kernels;

@@ -1,0 +1,203 @@
+// Fused attention: out = softmax(q kᵀ + bias[index] + mask) v, flash style, for one block of
+// queries of one (window, head) per workgroup. Paired with src/model/gpu_attention.rs, which fills
+// in the constants below and launches it; its plain-ops twin is affine_transform::attend_plain.
+//
+// - q, k: [B', heads, n, D], q already normalised and scaled by the head's temperature,
+//   k normalised; v: [B', heads, n_k, DV]; windows run fastest in B' (window = b % windows).
+// - bias: per_entry[index[i * n_k + j] * heads + h], per_entry [T, heads], index [n_q * n_k]
+//   (n_k a multiple of 4: the index is read four keys at a time).
+// - mask: MASK_VALUE where the query's and the key's region ids differ (ids: the query ids
+//   [windows, n_q] then the key ids [windows, n_k], one buffer: WebGPU refuses two writable
+//   bindings of one range, and the two are often one tensor); no mask tensor.
+// - Each invocation owns Q query rows (BQ apart): their q in registers, a running maximum, sum
+//   and output row each (online softmax). K and V come through workgroup memory, BK keys at a
+//   time, as vec4s of channels (zero-padded to D4 and DV4 of them), so that every key row read is
+//   used Q times; four keys are scored and folded in together. No score map is ever written.
+//   Workgroup memory: BK * (D4 + DV4) * 16 + BK * 4 + 20 bytes, within WebGPU's 16 KiB.
+// f32 only; no optional feature. Every binding is read_write: Burn's memory pool places tensors
+// in shared buffers, and WebGPU refuses one buffer bound both read-only and writable in a dispatch.
+
+const D: u32 = {{d}}u;
+const DV: u32 = {{dv}}u;
+const D4: u32 = (D + 3u) / 4u;
+const DV4: u32 = (DV + 3u) / 4u;
+// Invocations per workgroup, and query rows per invocation.
+const BQ: u32 = {{bq}}u;
+const Q: u32 = {{rows}}u;
+// Keys per tile in workgroup memory (a multiple of 4).
+const BK: u32 = {{bk}}u;
+const MASK_VALUE: f32 = -100.0;
+// Below every finite logit: the running maximum's start, and the logit of a key past the end.
+const LOWEST: f32 = -1.0e30;
+
+struct Params {
+    n_q: u32,
+    n_k: u32,
+    heads: u32,
+    windows: u32,
+    masked: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> q: array<f32>;
+@group(0) @binding(1) var<storage, read_write> k: array<f32>;
+@group(0) @binding(2) var<storage, read_write> v: array<f32>;
+@group(0) @binding(3) var<storage, read_write> per_entry: array<f32>;
+@group(0) @binding(4) var<storage, read_write> index: array<vec4<i32>>;
+@group(0) @binding(5) var<storage, read_write> ids: array<i32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read_write> params: Params;
+
+// The parameters, loaded once per workgroup: a value from workgroupUniformLoad is uniform, as
+// the tile loop's bound must be for its barriers (a load from read_write storage is not).
+var<workgroup> shared_params: Params;
+// Key j's channels 4c..4c+3 at [j * D4 + c].
+var<workgroup> k_tile: array<vec4<f32>, BK * D4>;
+var<workgroup> v_tile: array<vec4<f32>, BK * DV4>;
+var<workgroup> id_tile: array<vec4<i32>, BK / 4u>;
+
+// Workgroup (query block, b, h): x the query block, y the batch item b, z the head h.
+@compute @workgroup_size(BQ)
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group: vec3<u32>) {
+    if lane == 0u {
+        shared_params = params;
+    }
+    let p = workgroupUniformLoad(&shared_params);
+    let n_q = p.n_q;
+    let n_k = p.n_k;
+    let heads = p.heads;
+    let masked = p.masked != 0u;
+    let b = group.y;
+    let h = group.z;
+    let item = b * heads + h;
+    let window = b % p.windows;
+
+    // Rows past the last query compute on a copy of it (they share the barriers), write nothing.
+    var rows: array<u32, Q>;
+    var qv: array<vec4<f32>, Q * D4>;
+    var q_ids: array<i32, Q>;
+    for (var r = 0u; r < Q; r++) {
+        let row = min(group.x * BQ * Q + r * BQ + lane, n_q - 1u);
+        rows[r] = row;
+        let at = (item * n_q + row) * D;
+        for (var c = 0u; c < D4; c++) {
+            var x = vec4<f32>(0.0);
+            for (var e = 0u; e < 4u; e++) {
+                if 4u * c + e < D {
+                    x[e] = q[at + 4u * c + e];
+                }
+            }
+            qv[r * D4 + c] = x;
+        }
+        if masked {
+            q_ids[r] = ids[window * n_q + row];
+        }
+    }
+    let key_ids_at = p.windows * n_q + window * n_k;
+    let k_at = item * n_k * D;
+    let v_at = item * n_k * DV;
+
+    var running_max: array<f32, Q>;
+    var sum: array<f32, Q>;
+    var acc: array<vec4<f32>, Q * DV4>;
+    for (var r = 0u; r < Q; r++) {
+        running_max[r] = LOWEST;
+    }
+    for (var start = 0u; start < n_k; start += BK) {
+        // Keys past the last are zeros (workgroup memory starts undefined, and 0 * NaN is NaN).
+        let count = min(BK, n_k - start);
+        for (var i = lane; i < BK * D4; i += BQ) {
+            let key = i / D4;
+            let c = 4u * (i % D4);
+            var x = vec4<f32>(0.0);
+            for (var e = 0u; e < 4u; e++) {
+                if key < count && c + e < D {
+                    x[e] = k[k_at + (start + key) * D + c + e];
+                }
+            }
+            k_tile[i] = x;
+        }
+        for (var i = lane; i < BK * DV4; i += BQ) {
+            let key = i / DV4;
+            let c = 4u * (i % DV4);
+            var x = vec4<f32>(0.0);
+            for (var e = 0u; e < 4u; e++) {
+                if key < count && c + e < DV {
+                    x[e] = v[v_at + (start + key) * DV + c + e];
+                }
+            }
+            v_tile[i] = x;
+        }
+        if masked {
+            for (var i = lane; i < BK / 4u; i += BQ) {
+                var key_ids = vec4<i32>(0);
+                for (var e = 0u; e < 4u; e++) {
+                    if 4u * i + e < count {
+                        key_ids[e] = ids[key_ids_at + start + 4u * i + e];
+                    }
+                }
+                id_tile[i] = key_ids;
+            }
+        }
+        workgroupBarrier();
+
+        for (var j = 0u; j < count; j += 4u) {
+            // s[r]: the logits of query row r against keys j..j+3. Zeroed explicitly: Chrome's
+            // WebGPU (SwiftShader) kept the last group's values in a loop-local `var s: T;`.
+            var s = array<vec4<f32>, Q>();
+            for (var c = 0u; c < D4; c++) {
+                let k0 = k_tile[j * D4 + c];
+                let k1 = k_tile[(j + 1u) * D4 + c];
+                let k2 = k_tile[(j + 2u) * D4 + c];
+                let k3 = k_tile[(j + 3u) * D4 + c];
+                for (var r = 0u; r < Q; r++) {
+                    let x = qv[r * D4 + c];
+                    s[r] += vec4<f32>(dot(x, k0), dot(x, k1), dot(x, k2), dot(x, k3));
+                }
+            }
+            let live = vec4<u32>(j, j + 1u, j + 2u, j + 3u) < vec4<u32>(count);
+            let key_ids4 = id_tile[j / 4u];
+            var weights: array<vec4<f32>, Q>;
+            var rescale: array<f32, Q>;
+            for (var r = 0u; r < Q; r++) {
+                let entries = index[(rows[r] * n_k + start + j) / 4u];
+                var logits = s[r] + vec4<f32>(
+                    per_entry[u32(entries.x) * heads + h],
+                    per_entry[u32(entries.y) * heads + h],
+                    per_entry[u32(entries.z) * heads + h],
+                    per_entry[u32(entries.w) * heads + h],
+                );
+                if masked {
+                    logits += select(vec4<f32>(0.0), vec4<f32>(MASK_VALUE), key_ids4 != vec4<i32>(q_ids[r]));
+                }
+                logits = select(vec4<f32>(LOWEST), logits, live);
+                let new_max = max(running_max[r], max(max(logits.x, logits.y), max(logits.z, logits.w)));
+                rescale[r] = exp(running_max[r] - new_max);
+                weights[r] = exp(logits - vec4<f32>(new_max));
+                sum[r] = sum[r] * rescale[r] + (weights[r].x + weights[r].y) + (weights[r].z + weights[r].w);
+                running_max[r] = new_max;
+            }
+            for (var c = 0u; c < DV4; c++) {
+                let v0 = v_tile[j * DV4 + c];
+                let v1 = v_tile[(j + 1u) * DV4 + c];
+                let v2 = v_tile[(j + 2u) * DV4 + c];
+                let v3 = v_tile[(j + 3u) * DV4 + c];
+                for (var r = 0u; r < Q; r++) {
+                    let w = weights[r];
+                    acc[r * DV4 + c] = acc[r * DV4 + c] * rescale[r] + w.x * v0 + w.y * v1 + w.z * v2 + w.w * v3;
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var r = 0u; r < Q; r++) {
+        let row = group.x * BQ * Q + r * BQ + lane;
+        if row < n_q {
+            let at = (item * n_q + row) * DV;
+            let inverse = 1.0 / sum[r];
+            for (var c = 0u; c < DV; c++) {
+                out[at + c] = acc[r * DV4 + c / 4u][c % 4u] * inverse;
+            }
+        }
+    }
+}
