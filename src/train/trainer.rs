@@ -315,10 +315,10 @@ fn check_run_dir(run_dir: &Path, settings: &TrainSettings) -> Result<(), String>
 mod tests {
     use super::*;
 
-    #[test]
-    fn cosine_schedule_ends() {
-        let settings = TrainSettings {
-            config: GrlConfig::default(),
+    /// Settings for 100 steps of sigma-25 denoising at lr 1e-3, with no folders.
+    fn settings(config: GrlConfig) -> TrainSettings {
+        TrainSettings {
+            config,
             degradation: "noise:25".into(),
             train_dir: PathBuf::new(),
             val_dir: PathBuf::new(),
@@ -331,7 +331,12 @@ mod tests {
             val_every: 10,
             val_crop: 64,
             init: None,
-        };
+        }
+    }
+
+    #[test]
+    fn cosine_schedule_ends() {
+        let settings = settings(GrlConfig::default());
         assert!((learning_rate(&settings, 0) - 0.5e-3).abs() < 1e-12, "warm-up over 2 steps");
         assert!((learning_rate(&settings, 2) - 1e-3 * (1.0 + (std::f64::consts::PI * 0.02).cos()) / 2.0 - 1e-5 * (1.0 - (std::f64::consts::PI * 0.02).cos()) / 2.0).abs() < 1e-12);
         assert!((learning_rate(&settings, 50) - (1e-3 + 1e-5) / 2.0).abs() < 1e-12);
@@ -348,22 +353,7 @@ mod tests {
 
     #[test]
     fn zero_absurd_and_non_finite_settings_are_refused() {
-        let config = GrlConfig::preset("dn_grl_tiny_c3s25").unwrap();
-        let good = TrainSettings {
-            config,
-            degradation: "noise:25".into(),
-            train_dir: PathBuf::new(),
-            val_dir: PathBuf::new(),
-            steps: 100,
-            batch: 1,
-            patch: 16,
-            lr: 1e-3,
-            min_lr: 1e-5,
-            seed: 0,
-            val_every: 10,
-            val_crop: 64,
-            init: None,
-        };
+        let good = settings(GrlConfig::preset("dn_grl_tiny_c3s25").unwrap());
         let noise = Degradation::parse("noise:25").unwrap();
         check_settings(&good, &noise).unwrap();
         let cases: Vec<(TrainSettings, &str)> = vec![
