@@ -6,19 +6,22 @@
 
 #[path = "support/config_cases.rs"]
 mod config_cases;
+#[path = "support/page.rs"]
+mod page;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use grl_wasm::model::{Grl, GrlConfig};
 use grl_wasm::probe::{max_abs_diff, probe_reference, run_probe};
 use grl_wasm::web::{Restorer, webgpu};
-use grl_wasm::web_format::{self, Provenance, StorageDType};
-use js_sys::{Function, Object, Reflect};
+use js_sys::{Function, Reflect};
 use safetensors::SafeTensors;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use web_sys::ImageData;
+
+use page::{image_data, message, options, tiny_denoiser};
 
 // In a dedicated worker: the package must work there, and the CPU fallback's long synchronous
 // forwards would otherwise block the page that the test runner's webdriver polls.
@@ -116,53 +119,17 @@ async fn fixtures_match_the_reference_on_the_cpu_fallback() {
     }
 }
 
-/// A small random GRL denoiser (pad size 16) in the web format (f16), as a user would ship
-/// one: fast enough on SwiftShader to restore several tiles.
-fn web_model_bytes() -> Vec<u8> {
-    let config = GrlConfig {
-        in_channels: 3,
-        embed_dim: 16,
-        upscale: 1,
-        depths: vec![2],
-        num_heads_window: vec![1],
-        num_heads_stripe: vec![1],
-        window_size: 8,
-        stripe_size: [Some(16), Some(16)],
-        stripe_shift: true,
-        mlp_ratio: 2.0,
-        anchor_window_down_factor: 2,
-        ..GrlConfig::default()
-    };
-    let grl = config.init(&Device::flex());
-    web_format::save(&grl, &Provenance::from_release_name("dn_test_c3s25", "random"), StorageDType::F16).unwrap()
-}
 
-/// An opaque test image, its pixels in a JS buffer of their own (as a canvas gives them).
-fn image_data(width: u32, height: u32) -> ImageData {
-    let pixels: Vec<u8> = (0..width * height * 4).map(|i| if i % 4 == 3 { 255 } else { (i * 37 % 251) as u8 }).collect();
-    let pixels = js_sys::Uint8ClampedArray::from(pixels.as_slice());
-    ImageData::new_with_js_u8_clamped_array_and_sh(&pixels, width, height).unwrap()
-}
 
-fn options(entries: &[(&str, JsValue)]) -> JsValue {
-    let object = Object::new();
-    for (key, value) in entries {
-        Reflect::set(&object, &(*key).into(), value).unwrap();
-    }
-    object.into()
-}
 
 async fn create(backend: &str) -> Result<Restorer, JsValue> {
-    Restorer::create(web_model_bytes(), options(&[("backend", backend.into())])).await.map_err(JsValue::from)
+    Restorer::create(tiny_denoiser(2), options(&[("backend", backend.into())])).await.map_err(JsValue::from)
 }
 
 async fn restore(restorer: &Restorer, image: ImageData, options: JsValue) -> Result<ImageData, JsValue> {
     JsFuture::from(restorer.restore(image, options)).await.map(|v| v.dyn_into::<ImageData>().unwrap())
 }
 
-fn message(error: JsValue) -> String {
-    Reflect::get(&error, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| format!("{error:?}"))
-}
 
 #[wasm_bindgen_test]
 async fn restore_an_image_larger_than_a_tile_with_progress() {
@@ -227,7 +194,7 @@ async fn bad_inputs_give_readable_errors() {
     assert!(message(err).contains("onProgress must be a function"));
     // Weights that do not fit their own configuration (its embed_dim changed from 16 to 24 in
     // the metadata, same length, so the file stays valid safetensors).
-    let mut bytes = web_model_bytes();
+    let mut bytes = tiny_denoiser(2);
     let key = br#"embed_dim\":16,"#;
     let at = bytes.windows(key.len()).position(|w| w == key.as_slice()).expect("embed_dim in the metadata");
     bytes[at + 12..at + 14].copy_from_slice(b"24");
@@ -316,7 +283,7 @@ async fn auto_prefers_the_cpu_over_a_software_adapter() {
 /// before anything is built (an absurd size used to abort the wasm instance).
 #[wasm_bindgen_test]
 async fn absurd_or_mismatched_models_are_refused_by_create() {
-    let good = web_model_bytes();
+    let good = tiny_denoiser(2);
     let st = SafeTensors::deserialize(&good).unwrap();
     let (_, header) = SafeTensors::read_metadata(&good).unwrap();
     let with_config = |edit: &dyn Fn(&mut serde_json::Value)| {

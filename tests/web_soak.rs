@@ -7,19 +7,22 @@
 //! Each restore's figures are printed (`--nocapture`).
 #![cfg(target_arch = "wasm32")]
 
+#[path = "support/page.rs"]
+mod page;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::tensor::Device;
-use grl_wasm::model::GrlConfig;
 use grl_wasm::web::{MAX_WEBGPU_DEVICES, Restorer, webgpu};
-use grl_wasm::web_format::{self, Provenance, StorageDType};
-use js_sys::{Function, Object, Promise, Reflect, WebAssembly};
+use js_sys::{Function, Promise, Reflect, WebAssembly};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use web_sys::ImageData;
+
+use page::{image_data, message, options, tiny_denoiser};
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
@@ -139,45 +142,9 @@ fn mib(bytes: usize) -> String {
     format!("{:.3} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
-/// A tiny random GRL denoiser (pad size 16) in the web format: tests/web.rs's with one block
-/// instead of two (every kernel of a block still runs; SwiftShader is slow).
-fn web_model_bytes() -> Vec<u8> {
-    let config = GrlConfig {
-        in_channels: 3,
-        embed_dim: 16,
-        upscale: 1,
-        depths: vec![1],
-        num_heads_window: vec![1],
-        num_heads_stripe: vec![1],
-        window_size: 8,
-        stripe_size: [Some(16), Some(16)],
-        stripe_shift: true,
-        mlp_ratio: 2.0,
-        anchor_window_down_factor: 2,
-        ..GrlConfig::default()
-    };
-    let grl = config.init(&Device::flex());
-    web_format::save(&grl, &Provenance::from_release_name("dn_test_c3s25", "random"), StorageDType::F16).unwrap()
-}
 
-/// An opaque test image, its pixels in a JS buffer of their own.
-fn image_data(width: u32, height: u32) -> ImageData {
-    let pixels: Vec<u8> = (0..width * height * 4).map(|i| if i % 4 == 3 { 255 } else { (i * 37 % 251) as u8 }).collect();
-    let pixels = js_sys::Uint8ClampedArray::from(pixels.as_slice());
-    ImageData::new_with_js_u8_clamped_array_and_sh(&pixels, width, height).unwrap()
-}
 
-fn options(entries: &[(&str, JsValue)]) -> JsValue {
-    let object = Object::new();
-    for (key, value) in entries {
-        Reflect::set(&object, &(*key).into(), value).unwrap();
-    }
-    object.into()
-}
 
-fn message(error: JsValue) -> String {
-    Reflect::get(&error, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| format!("{error:?}"))
-}
 
 /// `new AbortController()` (through js-sys: web-sys features would rebuild wgpu for tests):
 /// its signal, and a function that aborts it.
@@ -292,7 +259,7 @@ fn assert_level(levels: &[Level], base: usize, window: std::ops::RangeInclusive<
 
 #[wasm_bindgen_test]
 async fn soak_on_the_cpu_fallback() {
-    let restorer = Restorer::create(web_model_bytes(), options(&[("backend", "cpu".into())])).await.map_err(JsValue::from).unwrap();
+    let restorer = Restorer::create(tiny_denoiser(1), options(&[("backend", "cpu".into())])).await.map_err(JsValue::from).unwrap();
     let levels = soak(&restorer, "cpu").await;
     // loseDevice() is a no-op on the CPU (restore 24 ran): every restore after the base is
     // at its level.
@@ -303,7 +270,7 @@ async fn soak_on_the_cpu_fallback() {
 /// and the runner does not promise an order between tests).
 #[wasm_bindgen_test]
 async fn soak_on_webgpu_then_the_device_cap() {
-    let restorer = Restorer::create(web_model_bytes(), options(&[("backend", "webgpu".into())])).await.map_err(JsValue::from).expect(NEEDS_WEBGPU);
+    let restorer = Restorer::create(tiny_denoiser(1), options(&[("backend", "webgpu".into())])).await.map_err(JsValue::from).expect(NEEDS_WEBGPU);
     let first_device = webgpu().await.unwrap();
     let levels = soak(&restorer, "webgpu").await;
     // On the first device: the restores up to the loss at the base level.
@@ -355,9 +322,9 @@ async fn devices_are_capped(restorer: &Restorer) {
     assert!(err.starts_with("WebGPU device lost"), "{err}");
     let err = message(restore(restorer).await.unwrap_err());
     assert!(err.contains("a new one did not start") && err.contains("reload the page"), "{err}");
-    let err = message(Restorer::create(web_model_bytes(), options(&[("backend", "webgpu".into())])).await.err().map(JsValue::from).unwrap());
+    let err = message(Restorer::create(tiny_denoiser(1), options(&[("backend", "webgpu".into())])).await.err().map(JsValue::from).unwrap());
     assert!(err.contains("reload the page"), "{err}");
-    let auto = Restorer::create(web_model_bytes(), JsValue::UNDEFINED).await.map_err(JsValue::from).unwrap();
+    let auto = Restorer::create(tiny_denoiser(1), JsValue::UNDEFINED).await.map_err(JsValue::from).unwrap();
     assert_eq!(Reflect::get(&auto.info().unwrap(), &"backend".into()).unwrap().as_string().unwrap(), "cpu");
 }
 
