@@ -169,13 +169,7 @@ test("the bundled app restores x2 on the CPU and on WebGPU in Chromium", { timeo
   site = await serveDist(app);
   const browser = await launchBrowser();
   try {
-    const page = await browser.newPage();
-    const logs = [];
-    page.on("console", (m) => logs.push(`[${m.type()}] ${m.text()}`));
-    page.on("pageerror", (e) => logs.push(`[pageerror] ${e.message}`));
-    const why = () => `\nlogs:\n${logs.join("\n")}`;
-    await page.goto(site.url);
-    await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 30_000 }).catch(() => assert.fail(`the app did not start${why()}`));
+    const { page, why } = await openApp(browser);
 
     const restore = async (backend, size) => {
       t0 = Date.now();
@@ -228,18 +222,24 @@ async function until(condition, what, ms = 20_000) {
   }
 }
 
+/** The scratch app (served as `site`) open and ready in a new page; `why()` gives its console. */
+async function openApp(browser) {
+  const page = await browser.newPage();
+  const logs = [];
+  page.on("console", (m) => logs.push(`[${m.type()}] ${m.text()}`));
+  page.on("pageerror", (e) => logs.push(`[pageerror] ${e.message}`));
+  const why = () => `\nlogs:\n${logs.join("\n")}`;
+  await page.goto(site.url);
+  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 30_000 }).catch(() => assert.fail(`the app did not start${why()}`));
+  return { page, why };
+}
+
 test("the CPU fallback on a pool of workers: one thread's bytes, every tile's progress, cancel, dispose", { timeout: 4 * RUN_TIMEOUT }, async () => {
   assert.ok(site, "the app is built and served");
   const browser = await launchBrowser();
   try {
-    const page = await browser.newPage();
-    const logs = [];
-    page.on("console", (m) => logs.push(`[${m.type()}] ${m.text()}`));
-    page.on("pageerror", (e) => logs.push(`[pageerror] ${e.message}`));
-    const why = () => `\nlogs:\n${logs.join("\n")}`;
+    const { page, why } = await openApp(browser);
     const call = (name, ...args) => page.evaluate(([n, a]) => window.grlPackageTest[n](...a), [name, args]).catch((e) => assert.fail(`${name}: ${e.message}${why()}`));
-    await page.goto(site.url);
-    await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 30_000 }).catch(() => assert.fail(`the app did not start${why()}`));
 
     // 96x72 in 32-pixel tiles with overlap 8: 4 x 3 tiles.
     const size = { width: 96, height: 72 };
