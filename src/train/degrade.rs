@@ -18,6 +18,17 @@ pub enum Sigma {
     Range(f32, f32),
 }
 
+/// A degradation's level as written, `"A"` or `"A-B"`, each side read by `number`: the value,
+/// or the range's bounds (`low <= high`, else an error naming `what`).
+fn parse_level<T: PartialOrd>(text: &str, what: &str, number: impl Fn(&str) -> Result<T, String>) -> Result<(T, Option<T>), String> {
+    let Some((low, high)) = text.split_once('-') else { return Ok((number(text)?, None)) };
+    let (low, high) = (number(low)?, number(high)?);
+    if low > high {
+        return Err(format!("{what} range {text:?} is empty: expected low-high with low <= high"));
+    }
+    Ok((low, Some(high)))
+}
+
 impl Sigma {
     /// `"25"` or `"0-50"`.
     pub fn parse(text: &str) -> Result<Sigma, String> {
@@ -26,16 +37,10 @@ impl Sigma {
                 format!("sigma {text:?} is not a noise level: expected a number in 0-255 such as 25, or a range such as 0-50")
             })
         };
-        match text.split_once('-') {
-            Some((low, high)) => {
-                let (low, high) = (number(low)?, number(high)?);
-                if low > high {
-                    return Err(format!("sigma range {text:?} is empty: expected low-high with low <= high"));
-                }
-                Ok(Sigma::Range(low, high))
-            }
-            None => Ok(Sigma::Fixed(number(text)?)),
-        }
+        Ok(match parse_level(text, "sigma", number)? {
+            (sigma, None) => Sigma::Fixed(sigma),
+            (low, Some(high)) => Sigma::Range(low, high),
+        })
     }
 
     fn draw(self, rng: &mut StdRng) -> f32 {
@@ -72,16 +77,10 @@ impl Quality {
                 format!("JPEG quality {text:?} is not a quality: expected a whole number in 1-100 such as 20, or a range such as 10-50")
             })
         };
-        match text.split_once('-') {
-            Some((low, high)) => {
-                let (low, high) = (number(low)?, number(high)?);
-                if low > high {
-                    return Err(format!("JPEG quality range {text:?} is empty: expected low-high with low <= high"));
-                }
-                Ok(Quality::Range(low, high))
-            }
-            None => Ok(Quality::Fixed(number(text)?)),
-        }
+        Ok(match parse_level(text, "JPEG quality", number)? {
+            (quality, None) => Quality::Fixed(quality),
+            (low, Some(high)) => Quality::Range(low, high),
+        })
     }
 
     fn draw(self, rng: &mut StdRng) -> u8 {
