@@ -30,11 +30,13 @@ MAX_TOTAL_BYTES = 2 * 1024 * 1024
 INCLUDE_MACRO = re.compile(r'include_(?:str|bytes)!\(\s*"([^"]+)"\s*\)')
 
 
-def cargo(*args: str) -> str:
+def cargo(*args: str) -> tuple[str, str]:
+    """Cargo's (stdout, stderr). Progress such as "Updating crates.io index" (printed when the
+    index is cold, as on a fresh machine) goes to stderr, never into the file list."""
     result = subprocess.run(["cargo", *args], cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"check-crate: cargo {' '.join(args)} failed:\n{result.stderr}")
-    return result.stdout + result.stderr
+    return result.stdout, result.stderr
 
 
 def problems_in(files: list[str]) -> list[str]:
@@ -62,13 +64,13 @@ def problems_in(files: list[str]) -> list[str]:
 
 
 def main() -> None:
-    files = cargo("package", "--list", "--allow-dirty").split()
+    files = [line.strip() for line in cargo("package", "--list", "--allow-dirty")[0].splitlines() if line.strip()]
     problems = problems_in(files)
     roots = sorted({PurePosixPath(f).parts[0] + ("/" if "/" in f else "") for f in files})
     print(f"crate files: {len(files)} ({', '.join(roots)})")
     if problems:
         sys.exit("check-crate: " + "\n  ".join(["the package list is wrong:", *problems]))
-    report = cargo("publish", "--dry-run", "--no-verify", "--allow-dirty")
+    report = "\n".join(cargo("publish", "--dry-run", "--no-verify", "--allow-dirty"))
     print(next((line.strip() for line in report.splitlines() if "Packaged" in line), report.strip()))
 
 
