@@ -11,6 +11,7 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
 use crate::Size;
+use crate::model::memory::AttentionPath;
 use crate::model::{Grl, GrlConfig, TableIndexMask};
 use crate::pixels::{
     check_rgba_len, rgb_planes_to_rgba, rgba_alpha_plane, rgba_to_rgb_planes, rgba_to_ycbcr_planes,
@@ -85,7 +86,7 @@ impl TileMemory for GrlTiles<'_> {
         self.grl.config.pad_size()
     }
     fn memory(&self, batch: usize, tile: Size) -> MemoryEstimate {
-        self.grl.config.memory_estimate(batch, tile)
+        self.grl.memory().memory(batch, tile)
     }
 }
 
@@ -254,10 +255,10 @@ pub const CPU_TILE: usize = 256;
 /// [`CPU_TILE`] pixels (a 512x512 image: four tiles of 272), so that workers side by side get
 /// several tiles each and a cancel acts within seconds. The same whatever the number of
 /// workers, which therefore never changes the output. `None` when not even the smallest tile
-/// fits.
+/// fits. The CPU runs the fused attention kernel (no N x N maps).
 pub fn cpu_tile(config: &GrlConfig, limits: MemoryLimits, image: Size, overlap: usize) -> Option<usize> {
     let pad = config.pad_size();
-    let fits = choose_tile(config, 1, limits, image.max_side())?;
+    let fits = choose_tile(&config.memory(AttentionPath::FusedCpu), 1, limits, image.max_side())?;
     Some(fits.min(even_tile(image.max_side(), CPU_TILE, overlap, pad).max(pad)))
 }
 
@@ -273,7 +274,7 @@ pub fn pool_lanes(workers: usize, config: &GrlConfig, params: usize, image: Size
     // A tile's planes in and out (with an alpha plane), and the weights, as f32.
     let scale2 = (config.upscale * config.upscale) as u64;
     let planes = (config.in_channels + 1) as u64 * plan.tile.area() as u64 * (1 + scale2);
-    let worker = config.memory_estimate(batch, plan.tile).peak_bytes + 4 * (params as u64 + batch as u64 * planes);
+    let worker = config.memory_estimate(batch, plan.tile, AttentionPath::FusedCpu).peak_bytes + 4 * (params as u64 + batch as u64 * planes);
     choose_lanes(workers.min(plan.tiles.len().div_ceil(batch)), worker, budget_bytes)
 }
 
@@ -320,8 +321,10 @@ mod tests {
         assert_eq!(pool_lanes(8, &config, params, Size::square(512), &options(272), 2 * gib), 4, "4 tiles");
         assert_eq!(pool_lanes(2, &config, params, Size::square(512), &options(272), 2 * gib), 2);
         assert_eq!(pool_lanes(8, &config, params, Size::square(100), &options(272), 2 * gib), 1, "1 tile");
-        // A forward over a 512 tile takes about 740 MiB here: 2 GiB holds two such workers.
-        assert_eq!(pool_lanes(8, &config, params, Size::square(2048), &options(512), 2 * gib), 2);
+        // A forward over a 512 tile takes about 350 MiB on the CPU kernel: 1 GiB holds two such
+        // workers, 2 GiB five.
+        assert_eq!(pool_lanes(8, &config, params, Size::square(2048), &options(512), gib), 2);
+        assert_eq!(pool_lanes(8, &config, params, Size::square(2048), &options(512), 2 * gib), 5);
         assert_eq!(pool_lanes(8, &config, params, Size::square(2048), &options(512), gib / 4), 1, "never none");
     }
 }

@@ -179,6 +179,12 @@ fn bundled_models_restore_without_any_file() {
     assert!(presets.contains("sr_grl_tiny_c3x4") && presets.contains("denoise") && presets.contains("sr-x2"), "{presets}");
     let info = text(&grl(&["info", "sr-x2"]).stdout);
     assert!(info.contains("task:        sr") && info.contains("scale:       x2"), "{info}");
+    // The automatic tile under WebGPU's default limits, on the fused kernels: this small model
+    // (32 channels, 8x8 windows) fits tiles of a few hundred pixels, larger than on plain ops.
+    let line = info.lines().find(|l| l.starts_with("auto tile:")).unwrap_or_else(|| panic!("no auto tile:\n{info}"));
+    let sides: Vec<usize> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
+    let (fused, plain) = (sides[0], *sides.last().unwrap());
+    assert!(line.contains("WebGPU's default limits") && fused >= 256 && fused % 16 == 0 && fused >= plain, "{line}");
 }
 
 /// The last line of `grl eval`: (model dB, baseline dB).
@@ -421,9 +427,9 @@ fn collisions_sizes_and_tiles_are_refused_before_any_work() {
     std::fs::write(&huge, claimed_png(60_000, 60_000)).unwrap();
     let wide = dir.path().join("wide.png");
     std::fs::write(&wide, claimed_png(70_000, 8)).unwrap();
-    // Over the CPU's 4 GiB forward budget as one tile (the denoiser's tiles stop at 1200).
+    // Over the CPU's 4 GiB forward budget as one tile (the denoiser's tiles stop at 1744).
     let flat = dir.path().join("flat.png");
-    image::RgbImage::from_pixel(1300, 1300, image::Rgb([90, 120, 150])).save(&flat).unwrap();
+    image::RgbImage::from_pixel(2000, 2000, image::Rgb([90, 120, 150])).save(&flat).unwrap();
     let (i, o, a) = (input.to_str().unwrap(), out.to_str().unwrap(), input.join("a.png"));
     let x = dir.path().join("x.png");
     let x = x.to_str().unwrap();
@@ -436,7 +442,7 @@ fn collisions_sizes_and_tiles_are_refused_before_any_work() {
         (vec![huge.to_str().unwrap(), "-o", x], "huge.png is 60000x60000: restoring it to 60000x60000 needs about 251288 MiB of memory".into()),
         (vec!["--model", "sr-x2", huge.to_str().unwrap(), "-o", x], "restoring it to 120000x120000 needs about 622076 MiB".into()),
         (vec![wide.to_str().unwrap(), "-o", x], "wide.png is 70000x8: expected sides of 1 to 65535 pixels".into()),
-        (vec![flat.to_str().unwrap(), "-o", x, "--tile", "8192"], "flat.png: tile 8192 needs 4832 MiB for a forward, over the 4096 MiB budget: expected a tile from 16 to 1200".into()),
+        (vec![flat.to_str().unwrap(), "-o", x, "--tile", "8192"], "flat.png: tile 8192 needs 5371 MiB for a forward, over the 4096 MiB budget: expected a tile from 16 to 1744".into()),
     ];
     for (args, expected) in cases {
         let run = grl(&[&["restore", "--backend", "cpu"][..], &args].concat());

@@ -5,7 +5,9 @@
 //! warm-up forward (kernel compilation, autotune, allocator pools), then `runs` timed forwards,
 //! each ended by `device.sync()` so the clock sees the work done. Peak memory is the process's
 //! peak resident-set growth over the case on the CPU (Linux: `VmHWM`, reset through
-//! `/proc/self/clear_refs`), and the growth of the device allocator's reserved bytes on wgpu.
+//! `/proc/self/clear_refs`), and the growth of the device allocator's reserved bytes on wgpu;
+//! beside it, the estimate the tiling scheduler chooses tiles by, so that the two can be
+//! compared.
 
 use std::path::Path;
 use std::time::Instant;
@@ -17,6 +19,7 @@ use super::backend::choose;
 use super::bundled;
 use crate::Size;
 use crate::model::{Grl, GrlConfig};
+use crate::tiling::memory::TileMemory;
 use crate::web_format;
 
 /// The largest input side accepted: past it one forward takes hours and tens of GiB.
@@ -41,6 +44,8 @@ struct Case {
     times: Vec<f64>,
     flops: u64,
     peak_bytes: Option<u64>,
+    /// The tiling scheduler's estimate of the peak ([`crate::model::memory`]), on this path.
+    estimated_bytes: u64,
 }
 
 impl Case {
@@ -93,16 +98,17 @@ pub fn bench(args: BenchArgs<'_>) -> Result<(), String> {
     if !args.json {
         let params = burn::module::Module::num_params(&grl) as f64 / 1e6;
         println!("{described}: {params:.2} M parameters, on {}, {threads} CPU threads, {kernels}, median of {} runs after a warm-up", chosen.name, args.runs);
-        println!("{:>9}  {:>9}  {:>9}  {:>9}  {:>8}  {:>8}  {:>8}  {:>9}", "input", "median s", "min s", "max s", "MP/s", "GFLOP", "GFLOP/s", "peak MiB");
+        println!("{:>9}  {:>9}  {:>9}  {:>9}  {:>8}  {:>8}  {:>8}  {:>9}  {:>9}", "input", "median s", "min s", "max s", "MP/s", "GFLOP", "GFLOP/s", "peak MiB", "est. MiB");
     }
     for &size in args.sizes {
         let case = run_case(&grl, &chosen.device, size, args.runs, args.backend == Backend::Cpu)?;
         if args.json {
             println!("{}", json_line(args.model, backend, threads, args.plain, &case));
         } else {
-            let peak = case.peak_bytes.map_or("-".into(), |b| format!("{:.1}", b as f64 / (1u64 << 20) as f64));
+            let mib = |b: u64| format!("{:.1}", b as f64 / (1u64 << 20) as f64);
+            let peak = case.peak_bytes.map_or("-".into(), mib);
             println!(
-                "{:>9}  {:>9.3}  {:>9.3}  {:>9.3}  {:>8.4}  {:>8.1}  {:>8.2}  {:>9}",
+                "{:>9}  {:>9.3}  {:>9.3}  {:>9.3}  {:>8.4}  {:>8.1}  {:>8.2}  {:>9}  {:>9}",
                 format!("{size}x{size}"),
                 case.median(),
                 case.min(),
@@ -110,7 +116,8 @@ pub fn bench(args: BenchArgs<'_>) -> Result<(), String> {
                 case.megapixels_per_s(),
                 case.flops as f64 / 1e9,
                 case.gflops_per_s(),
-                peak
+                peak,
+                mib(case.estimated_bytes)
             );
         }
     }
@@ -133,6 +140,7 @@ fn json_line(model: &str, backend: &str, threads: usize, plain: bool, case: &Cas
         "gflop": case.flops as f64 / 1e9,
         "gflops": case.gflops_per_s(),
         "peak_bytes": case.peak_bytes,
+        "estimated_bytes": case.estimated_bytes,
     })
     .to_string()
 }
@@ -159,7 +167,8 @@ fn run_case(grl: &Grl, device: &Device, size: usize, runs: usize, cpu: bool) -> 
         eprintln!("grl bench: {size}x{size}: run {run}/{runs}: {:.3} s", times[run - 1]);
     }
     times.sort_by(f64::total_cmp);
-    Ok(Case { size, times, flops: grl.config.flops(Size::square(size)), peak_bytes: memory.peak(device) })
+    let estimated_bytes = grl.memory().memory(1, grl.config.padded_size(Size::square(size))).peak_bytes;
+    Ok(Case { size, times, flops: grl.config.flops(Size::square(size)), peak_bytes: memory.peak(device), estimated_bytes })
 }
 
 /// The memory baseline of a case.
@@ -231,14 +240,14 @@ mod tests {
 
     #[test]
     fn a_case_reports_its_figures() {
-        let case = Case { size: 100, times: vec![0.5, 1.0, 2.0], flops: 4_000_000_000, peak_bytes: Some(1 << 20) };
+        let case = Case { size: 100, times: vec![0.5, 1.0, 2.0], flops: 4_000_000_000, peak_bytes: Some(1 << 20), estimated_bytes: 3 << 20 };
         assert_eq!((case.median(), case.min(), case.max()), (1.0, 0.5, 2.0));
         let even = Case { times: vec![1.0, 2.0, 4.0, 8.0], ..case };
         assert_eq!(even.median(), 3.0);
         assert!((case.megapixels_per_s() - 0.01).abs() < 1e-12);
         assert!((case.gflops_per_s() - 4.0).abs() < 1e-12);
         let json: serde_json::Value = serde_json::from_str(&json_line("m", "cpu", 2, false, &even)).unwrap();
-        for key in ["model", "size", "backend", "threads", "median_s", "min_s", "max_s", "gflops", "peak_bytes"] {
+        for key in ["model", "size", "backend", "threads", "median_s", "min_s", "max_s", "gflops", "peak_bytes", "estimated_bytes"] {
             assert!(json.get(key).is_some(), "{key} missing in {json}");
         }
         assert_eq!(json["median_s"], 3.0);

@@ -5,7 +5,9 @@ use std::path::Path;
 use burn::tensor::Device;
 
 use crate::atomic_write::write_atomically;
+use crate::model::memory::AttentionPath;
 use crate::model::{Grl, GrlConfig};
+use crate::tiling::memory::{MemoryLimits, choose_tile};
 use crate::web_format::{self, Provenance, StorageDType};
 
 /// The configuration: a preset name, a JSON file (bare GRL arguments or a fixture's
@@ -93,5 +95,36 @@ pub fn info(file: &Path) -> Result<(), String> {
     println!("source:      {}", p.source);
     println!("licence:     {}", p.license);
     println!("config:      {}", serde_json::to_string(&info.config).map_err(|e| e.to_string())?);
-    shapes.map_err(|e| format!("{}: {e}", file.display()))
+    shapes.map_err(|e| format!("{}: {e}", file.display()))?;
+    print_auto_tiles(&info.config);
+    Ok(())
+}
+
+/// The limits `grl info` shows the automatic tile under: WebGPU's defaults with the package's
+/// budget, and a desktop GPU's binding with `grl restore`'s budget.
+const TILE_LIMITS: [(&str, MemoryLimits); 2] = [
+    ("WebGPU's default limits (128 MiB binding, 512 MiB budget: the package's)", MemoryLimits {
+        max_buffer_bytes: 128 << 20,
+        budget_bytes: 512 << 20,
+    }),
+    ("a desktop GPU's (2 GiB binding, 1 GiB budget: grl restore's)", MemoryLimits {
+        max_buffer_bytes: 2 << 30,
+        budget_bytes: 1 << 30,
+    }),
+];
+
+/// The largest tile side shown: an image of 4096 pixels a side fits in one.
+const MAX_SHOWN_TILE: usize = 4096;
+
+/// The tile side `tileSize: "auto"` (and `grl restore` without `--tile`) chooses for a large
+/// image under [`TILE_LIMITS`], on the fused kernels and on the plain ops.
+fn print_auto_tiles(config: &GrlConfig) {
+    for (i, (limits_text, limits)) in TILE_LIMITS.iter().enumerate() {
+        let side = |path| match choose_tile(&config.memory(path), 1, *limits, MAX_SHOWN_TILE) {
+            Some(side) => side.to_string(),
+            None => "none".into(),
+        };
+        let label = if i == 0 { "auto tile:" } else { "" };
+        println!("{label:<12} {} under {limits_text} (plain ops: {})", side(AttentionPath::FusedGpu), side(AttentionPath::Plain));
+    }
 }

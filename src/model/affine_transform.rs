@@ -234,12 +234,12 @@ fn attend_shifted(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>, mas
     let out_grid = |t: Tensor<4>, r: usize, c: usize| t.reshape([images, r, c, heads * n_q * d_v]);
 
     let (qb, kb, vb) = part(rows - 1..rows, 0..cols);
-    let bottom = out_grid(attend_masked(qb, kb, vb, bias.clone(), mask.last_row.clone()), 1, cols);
-    let out = match &mask.last_column {
+    let bottom = out_grid(attend_masked(qb, kb, vb, bias.clone(), mask.last_row()), 1, cols);
+    let out = match mask.last_column() {
         None => bottom,
         Some(column_mask) => {
             let (qc, kc, vc) = part(0..rows - 1, cols - 1..cols);
-            let column = out_grid(attend_masked(qc, kc, vc, bias.clone(), column_mask.clone()), rows - 1, 1);
+            let column = out_grid(attend_masked(qc, kc, vc, bias.clone(), column_mask), rows - 1, 1);
             let top = if cols > 1 {
                 let (qi, ki, vi) = part(0..rows - 1, 0..cols - 1);
                 let interior = out_grid(attend(qi, ki, vi, bias), rows - 1, cols - 1);

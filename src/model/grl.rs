@@ -12,6 +12,7 @@ use super::block::BlockConfig;
 use super::config::GrlConfig;
 use super::conv::conv3x3;
 use super::intermediates::{Intermediates, Probe, child, record_map, record_tokens};
+use super::memory::{AttentionPath, GrlMemory};
 use super::mixed_attention::MixedAttentionConfig;
 use super::settings::Upsampler;
 use super::stage::{TransformerStage, TransformerStageConfig};
@@ -151,6 +152,16 @@ pub fn pad_to_multiple(x: Tensor<4>, pad: usize) -> Tensor<4> {
 }
 
 impl Grl {
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        self.conv_first.weight.device()
+    }
+
+    /// Its forwards' memory, on the attention path they take on its device (for tiles).
+    pub fn memory(&self) -> GrlMemory<'_> {
+        self.config.memory(AttentionPath::of(&self.config, &self.device()))
+    }
+
     /// Builds the tables, indices and masks for an input of `size` (they depend only on its
     /// padded size); reuse them across calls of [`Grl::forward_with_tables`].
     pub fn tables(&self, size: Size, device: &Device) -> TableIndexMask {

@@ -100,11 +100,6 @@ fn device_mask(rows: Tensor<2, Int>, cols: Tensor<2, Int>) -> Tensor<3> {
 pub struct ShiftMask {
     /// Windows per axis `[rows, columns]`; `nW = rows * columns`, row-major.
     pub grid: [usize; 2],
-    /// Masks of the last column without its bottom window, `[rows - 1, n_q, n_k]`
-    /// (`None` for a single row of windows).
-    pub last_column: Option<Tensor<3>>,
-    /// Masks of the last row of windows, `[columns, n_q, n_k]`.
-    pub last_row: Tensor<3>,
     /// Region ids of the query tokens, `[nW, n_q]`.
     query_ids: Tensor<2, Int>,
     /// Region ids of the key tokens, `[nW, n_k]`.
@@ -117,27 +112,42 @@ impl ShiftMask {
         RegionIds { query: &self.query_ids, key: &self.key_ids }
     }
 
-    /// Builds the border masks from the region ids of queries and keys.
+    /// A mask over the region ids of queries and keys. The border masks are built when the
+    /// plain path asks for them ([`ShiftMask::last_row`], [`ShiftMask::last_column`]): the
+    /// fused kernels read the ids, and building masks they never read cost device memory
+    /// (about 76 MiB for GRL-S at 128x128).
     ///
     /// # Shapes
     ///
     /// - query_ids: `[rows * columns, n_q]`; key_ids: `[rows * columns, n_k]`
     pub fn new(grid: [usize; 2], query_ids: Tensor<2, Int>, key_ids: Tensor<2, Int>) -> Self {
-        let [rows, cols] = grid;
-        let border = |ids: &Tensor<2, Int>, last_row: bool| {
-            let n = ids.dims()[1];
-            let ids = ids.clone().reshape([rows, cols, n]);
-            let part = if last_row {
-                ids.slice_dim(0, rows - 1..rows)
-            } else {
-                ids.slice_dim(0, 0..rows - 1).slice_dim(1, cols - 1..cols)
-            };
-            let windows = part.dims()[0] * part.dims()[1];
-            part.reshape([windows, n])
+        Self { grid, query_ids, key_ids }
+    }
+
+    /// Masks of the last row of windows, `[columns, n_q, n_k]`.
+    pub fn last_row(&self) -> Tensor<3> {
+        device_mask(self.border(&self.query_ids, true), self.border(&self.key_ids, true))
+    }
+
+    /// Masks of the last column without its bottom window, `[rows - 1, n_q, n_k]` (`None` for
+    /// a single row of windows).
+    pub fn last_column(&self) -> Option<Tensor<3>> {
+        (self.grid[0] > 1).then(|| device_mask(self.border(&self.query_ids, false), self.border(&self.key_ids, false)))
+    }
+
+    /// The ids of the last row's windows (`last_row`), or of the last column's but the bottom
+    /// one: `[windows, n]`.
+    fn border(&self, ids: &Tensor<2, Int>, last_row: bool) -> Tensor<2, Int> {
+        let [rows, cols] = self.grid;
+        let n = ids.dims()[1];
+        let ids = ids.clone().reshape([rows, cols, n]);
+        let part = if last_row {
+            ids.slice_dim(0, rows - 1..rows)
+        } else {
+            ids.slice_dim(0, 0..rows - 1).slice_dim(1, cols - 1..cols)
         };
-        let last_column = (rows > 1).then(|| device_mask(border(&query_ids, false), border(&key_ids, false)));
-        let last_row = device_mask(border(&query_ids, true), border(&key_ids, true));
-        Self { grid, last_column, last_row, query_ids, key_ids }
+        let windows = part.dims()[0] * part.dims()[1];
+        part.reshape([windows, n])
     }
 
     /// The full mask of every window (the reference's `mask_*` buffer).
@@ -203,8 +213,8 @@ mod tests {
         }
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [12, 4]), &device);
         let mask = ShiftMask::new([3, 4], ids.clone(), ids);
-        let column = mask.last_column.unwrap().into_data().try_to_vec::<f32>().unwrap();
-        let row = mask.last_row.into_data().try_to_vec::<f32>().unwrap();
+        let column = mask.last_column().unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let row = mask.last_row().into_data().try_to_vec::<f32>().unwrap();
         // Windows 3 and 7 form the last column above the last row; windows 8..12 the last row.
         assert_eq!(column, [&full[3 * 16..4 * 16], &full[7 * 16..8 * 16]].concat());
         assert_eq!(row, full[8 * 16..].to_vec());
