@@ -143,6 +143,12 @@ impl GrlConfig {
         size.next_multiple_of(self.pad_size())
     }
 
+    /// Whether `other` has this body (all but the scale of the upsampler): its weights from
+    /// the first convolution to the long skip fit this model ([`super::Grl::with_tail_of`]).
+    pub fn same_body(&self, other: &GrlConfig) -> bool {
+        *self == GrlConfig { upscale: self.upscale, ..other.clone() }
+    }
+
     /// Hidden width of every block's MLP: `int(embed_dim * mlp_ratio)`.
     pub fn mlp_hidden_dim(&self) -> usize {
         (self.embed_dim as f64 * self.mlp_ratio) as usize

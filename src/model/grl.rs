@@ -152,6 +152,23 @@ pub fn pad_to_multiple(x: Tensor<4>, pad: usize) -> Tensor<4> {
 }
 
 impl Grl {
+    /// This model's body (everything up to the long skip) with the tail (the upsampler and
+    /// the convolutions after the body's skip) and configuration of `tail`: an x4 upscaler
+    /// started from a trained x2 one, whose body already knows the images (the bodies must
+    /// have one architecture; [`GrlConfig::same_body`] says whether they do).
+    pub fn with_tail_of(self, tail: Grl) -> Grl {
+        Grl {
+            conv_before_upsample: tail.conv_before_upsample,
+            upsample: tail.upsample,
+            conv_up1: tail.conv_up1,
+            conv_up2: tail.conv_up2,
+            conv_hr: tail.conv_hr,
+            conv_last: tail.conv_last,
+            config: tail.config,
+            ..self
+        }
+    }
+
     /// The device the weights live on.
     pub fn device(&self) -> Device {
         self.conv_first.weight.device()

@@ -233,14 +233,23 @@ fn start(
     }
 }
 
-/// The weights of the web-format model at `path`, which must have the configuration `config`.
+/// The weights of the web-format model at `path` for `config`: its own configuration, or one
+/// that differs in the scale only (an x4 upscaler from an x2 one), whose body is kept and
+/// whose tail starts from random weights.
 fn initial_weights(path: &Path, config: &GrlConfig, device: &Device) -> Result<Grl, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let (model, info) = web_format::load(bytes, device).map_err(|e| format!("{}: {e}", path.display()))?;
-    if &info.config != config {
-        return Err(format!("{} has another configuration than --config: fine-tuning keeps the architecture", path.display()));
+    if &info.config == config {
+        return Ok(model);
     }
-    Ok(model)
+    let upscalers = info.config.upscale > 1 && config.upscale > 1 && info.config.upsampler == config.upsampler;
+    if upscalers && config.same_body(&info.config) {
+        return Ok(model.with_tail_of(config.init(device)));
+    }
+    Err(format!(
+        "{} has another configuration than --config: fine-tuning keeps the architecture (an upscaler may start from one of another scale: its body is kept, its tail starts anew)",
+        path.display()
+    ))
 }
 
 fn check_settings(settings: &TrainSettings, degradation: &Degradation) -> Result<(), String> {
@@ -332,6 +341,31 @@ mod tests {
             val_crop: 64,
             init: None,
         }
+    }
+
+    #[test]
+    fn an_upscaler_starts_from_the_body_of_another_scale() {
+        use burn::module::Module;
+        let device = Device::flex();
+        let x2 = GrlConfig { embed_dim: 8, upscale: 2, upsampler: crate::model::Upsampler::PixelShuffleDirect, depths: vec![1], num_heads_window: vec![1], num_heads_stripe: vec![1], mlp_ratio: 1.0, ..GrlConfig::default() };
+        let x4 = GrlConfig { upscale: 4, ..x2.clone() };
+        let trained = x2.init(&device);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x2.safetensors");
+        let provenance = Provenance { name: "x2".into(), ..Provenance::default() };
+        std::fs::write(&path, web_format::save(&trained, &provenance, StorageDType::F32).unwrap()).unwrap();
+
+        let started = initial_weights(&path, &x4, &device).unwrap();
+        assert_eq!(started.config, x4);
+        let weights = |m: &Grl| m.conv_first.weight.val().into_data();
+        weights(&started).assert_eq(&weights(&trained), true);
+        let tail = started.upsample.as_ref().unwrap().up[0].weight.dims();
+        assert_eq!(tail[0], 3 * 16, "the x4 tail: 3 x 4² channels before the shuffle");
+        assert_eq!(started.num_params() - trained.num_params(), (3 * 16 - 3 * 4) * (8 * 9 + 1), "only the tail grew");
+
+        let other = GrlConfig { embed_dim: 16, ..x4 };
+        let err = initial_weights(&path, &other, &device).map(|_| ()).unwrap_err();
+        assert!(err.contains("has another configuration than --config"), "{err}");
     }
 
     #[test]
