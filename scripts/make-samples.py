@@ -5,6 +5,9 @@ scripts/fetch-training-data.sh puts in data/heldout/. Run once; the outputs are 
 - cat-noisy.png: a 256x192 crop with Gaussian noise of sigma 25 (0-255), seeded, rounded to
   8 bits: what the bundled denoiser was trained to undo.
 - cat-small.png: the whole photo at half size (bicubic, antialiased): for the x2 upscaler.
+- cat-tiny.png: the whole photo at a quarter size (the same way): for the x4 upscaler.
+- cat-jpeg.jpg: the same crop as cat-noisy.png, clean, saved as a JPEG of quality 15 (Pillow,
+  4:2:0): what the JPEG artefact remover was trained to undo (qualities 10-50).
 """
 from pathlib import Path
 
@@ -25,7 +28,10 @@ def main() -> None:
     Image.fromarray(noisy).save(OUT / "cat-noisy.png", optimize=True)
     small = photo.resize((photo.width // 2, photo.height // 2), Image.Resampling.BICUBIC, reducing_gap=None)
     small.save(OUT / "cat-small.png", optimize=True)
-    for name in ("cat-noisy.png", "cat-small.png"):
+    tiny = photo.resize((photo.width // 4, photo.height // 4), Image.Resampling.BICUBIC, reducing_gap=None)
+    tiny.save(OUT / "cat-tiny.png", optimize=True)
+    Image.fromarray(crop.astype(np.uint8)).save(OUT / "cat-jpeg.jpg", quality=15)
+    for name in ("cat-noisy.png", "cat-small.png", "cat-tiny.png", "cat-jpeg.jpg"):
         path = OUT / name
         print(f"{path.relative_to(ROOT)}: {Image.open(path).size}, {path.stat().st_size} bytes")
 

@@ -229,11 +229,11 @@ async function openImage(file: File): Promise<void> {
   else setState(state); // the restore starts once the model has loaded
 }
 
-/** Opens the sample photo that suits the chosen model (noisy for a denoiser, small for an upscaler). */
+/** Opens the sample photo that suits the chosen model (noisy for a denoiser, small for an upscaler, a JPEG for the artefact remover). */
 async function openSample(): Promise<void> {
   let file: File;
   try {
-    file = await fetchSample(model?.info.scale ?? 1);
+    file = await fetchSample(model?.info ?? { task: "dn", scale: 1 });
   } catch (e) {
     fail("Cannot open the sample photo.", messageOf(e), false);
     return;
