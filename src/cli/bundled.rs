@@ -15,7 +15,7 @@ pub struct Bundled {
 }
 
 /// The bundled models; the first is the default.
-pub const BUNDLED: [Bundled; 2] = [
+pub const BUNDLED: [Bundled; 4] = [
     Bundled {
         name: "denoise",
         description: "colour denoising, Gaussian noise sigma 25",
@@ -25,6 +25,16 @@ pub const BUNDLED: [Bundled; 2] = [
         name: "sr-x2",
         description: "super-resolution x2 (bicubic degradation)",
         bytes: include_bytes!("../../models/sr-x2.safetensors"),
+    },
+    Bundled {
+        name: "sr-x4",
+        description: "super-resolution x4 (bicubic degradation)",
+        bytes: include_bytes!("../../models/sr-x4.safetensors"),
+    },
+    Bundled {
+        name: "jpeg",
+        description: "JPEG artefact removal, colour, any quality from 10 to 50",
+        bytes: include_bytes!("../../models/jpeg.safetensors"),
     },
 ];
 

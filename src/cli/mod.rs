@@ -56,7 +56,8 @@ enum Command {
     /// Restore images (PNG, 8 or 16 bit; JPEG; WebP): one file into `-o FILE`, or files and
     /// the images directly inside folders into `-o FOLDER`.
     Restore {
-        /// A web-format model file, or a bundled model: `denoise` (the default) or `sr-x2`.
+        /// A web-format model file, or a bundled model: `denoise` (the default), `sr-x2`, `sr-x4`
+        /// or `jpeg` (`grl presets` lists them).
         #[arg(long, default_value = "denoise")]
         model: PathBuf,
         #[arg(required = true)]

@@ -170,7 +170,7 @@ impl TrainHooks for StepBar {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// A web-format model file (task `dn`, `sr` or `jpeg`) or a bundled model (`denoise`, `sr-x2`).
+    /// A web-format model file (task `dn`, `sr` or `jpeg`) or a bundled model (`denoise`, `sr-x2`, `sr-x4`, `jpeg`).
     #[arg(long, default_value = "denoise")]
     model: PathBuf,
     /// Folder of clean images.
