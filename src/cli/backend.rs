@@ -9,7 +9,7 @@ use crate::tiling::memory::MemoryLimits;
 /// Memory a native forward may use: generous, the CPU backend has the machine's RAM.
 const CPU_BUDGET: u64 = 4 << 30;
 /// Memory a forward on a GPU may use by default.
-const GPU_BUDGET: u64 = 1 << 30;
+pub(super) const GPU_BUDGET: u64 = 1 << 30;
 
 /// A device, its name, and its limits.
 pub struct Chosen {

@@ -109,7 +109,7 @@ const TILE_LIMITS: [(&str, MemoryLimits); 2] = [
     }),
     ("a desktop GPU's (2 GiB binding, 1 GiB budget: grl restore's)", MemoryLimits {
         max_buffer_bytes: 2 << 30,
-        budget_bytes: 1 << 30,
+        budget_bytes: super::backend::GPU_BUDGET,
     }),
 ];
 
