@@ -144,11 +144,10 @@ impl AffineTransform {
         if kernels::fused_gpu(&q.device()) && gpu_attention::unsupported(&q, &v, &index).is_none() {
             return gpu_attention::attend(q, k, v, self.bias_per_entry(table), index, mask.map(ShiftMask::ids));
         }
-        let bias = self.bias(table, index, n_q, n_k);
         if kernels::fused_cpu(&q.device()) {
-            return cpu_attention::attend(q, k, v, bias, mask.map(ShiftMask::ids));
+            return cpu_attention::attend(q, k, v, self.bias_per_entry(table), index, mask.map(ShiftMask::ids));
         }
-        attend_plain(q, k, v, bias, mask)
+        attend_plain(q, k, v, self.bias(table, index, n_q, n_k), mask)
     }
 }
 
@@ -377,13 +376,13 @@ mod tests {
 
     /// The fused CPU kernel against its plain-ops twin (Burn's attention op) on shapes that
     /// cross its 64-query blocks: windows of 10 x 9 query and 10 x 10 key tokens, masked by
-    /// region ids on the border windows only.
+    /// region ids on the border windows only, the bias read through an index table.
     #[test]
     fn cpu_kernel_matches_its_plain_ops_twin() {
         use crate::model::cpu_attention;
         use crate::model::tables::ShiftMask;
         let device = Device::flex();
-        let (heads, n_q, n_k, windows) = (2, 90, 100, 4);
+        let (heads, n_q, n_k, windows, entries) = (2, 90, 100, 4, 37);
         let ids = |n: usize| {
             // Window 3 (the last) has two regions; the others one.
             let values: Vec<i64> = (0..windows * n).map(|i| if i / n == 3 && i % n >= n / 2 { 1 } else { 0 }).collect();
@@ -392,9 +391,12 @@ mod tests {
         let mask = ShiftMask::new([2, 2], ids(n_q), ids(n_k));
         let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
         let (q, k, v) = (random([2 * windows, heads, n_q, 8]), random([2 * windows, heads, n_k, 8]), random([2 * windows, heads, n_k, 5]));
-        let bias = Tensor::<3>::random([heads, n_q, n_k], Distribution::Uniform(0.0, 16.0), &device);
+        let per_entry = Tensor::<2>::random([entries, heads], Distribution::Uniform(0.0, 16.0), &device);
+        let index: Vec<i64> = (0..n_q * n_k).map(|i| (i * 7919 % entries) as i64).collect();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n_q * n_k]), &device);
+        let bias = per_entry.clone().select(0, index.clone()).reshape([n_q, n_k, heads]).permute([2, 0, 1]);
         for shift in [None, Some(&mask)] {
-            let fused = cpu_attention::attend(q.clone(), k.clone(), v.clone(), bias.clone(), shift.map(ShiftMask::ids));
+            let fused = cpu_attention::attend(q.clone(), k.clone(), v.clone(), per_entry.clone(), index.clone(), shift.map(ShiftMask::ids));
             let plain = attend_plain(q.clone(), k.clone(), v.clone(), bias.clone(), shift);
             assert_eq!(fused.dims(), [2 * windows, heads, n_q, 5]);
             fused.into_data().assert_approx_eq::<f32>(&plain.into_data(), summation_order());

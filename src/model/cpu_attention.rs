@@ -1,5 +1,6 @@
-//! Fused attention on the CPU: `softmax(q kᵀ + bias + mask) v` for every (window, head), the
-//! windows in parallel, the shift mask computed from region ids, nothing N x N kept.
+//! Fused attention on the CPU: `softmax(scale q kᵀ + bias + mask) v` for every (window, head),
+//! the windows in parallel, the bias read from the per-entry table through the index (as the
+//! WGSL kernel does), the shift mask computed from region ids, nothing N x N kept.
 //!
 //! Burn's CPU attention (flex) runs GRL's 1024-token windows through its flash loop: 64 keys at a
 //! time, each score rescaled, biased and exponentiated by scalar code with a libm `exp`; that
@@ -8,8 +9,10 @@
 //! mask, softmax and normalisation run over each row while it is in cache, with an `exp` that
 //! vectorises (AVX2 + FMA where the CPU has them), and a second product gives the output.
 //!
-//! The plain-ops twin is [`super::affine_transform`]'s path on Burn's `attention` op; the tests
-//! compare the two, and the parity suite runs the whole model through this one.
+//! [`attend`] takes tensors (the transform's fused path); [`attend_slices`] takes the window
+//! layout [`super::cpu_windows`] gathers straight from the token map, with the temperature as
+//! `scale`. The plain-ops twin is [`super::affine_transform`]'s path on Burn's `attention` op;
+//! the tests compare the two, and the parity suite runs the whole model through this one.
 
 use burn::tensor::{Int, Tensor, TensorData};
 
@@ -25,47 +28,92 @@ pub struct RegionIds<'a> {
     pub key: &'a Tensor<2, Int>,
 }
 
-/// The shapes of one call.
-#[derive(Clone, Copy)]
-struct Dims {
-    n_q: usize,
-    n_k: usize,
-    d: usize,
-    d_v: usize,
+/// The shapes of one call: `items` (window, head) pairs' worth of `[B * nW]` windows.
+#[derive(Clone, Copy, Debug)]
+pub struct Dims {
+    /// Windows of the batch, `B * nW`.
+    pub windows: usize,
+    pub heads: usize,
+    pub n_q: usize,
+    pub n_k: usize,
+    pub d: usize,
+    pub d_v: usize,
 }
 
-/// `softmax(q kᵀ + bias [+ mask]) v` with the mask from region ids.
+/// One call's operands as row-major slices (shapes as in [`attend`]), with the bias as the
+/// per-entry values `[heads, T]` read through `index` (`[n_q * n_k]`, each below T) and a
+/// per-head factor on the logits (the temperature, where q is not already scaled).
+pub struct Operands<'a> {
+    pub q: &'a [f32],
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    pub entries: &'a [f32],
+    pub index: &'a [u32],
+    pub scale: &'a [f32],
+}
+
+/// `softmax(q kᵀ + per_entry[index] + mask) v` with the mask from region ids.
 ///
 /// # Shapes
 ///
-/// - q: `[B * nW, heads, n_q, d]` (windows row-major within each image); k: `[B * nW, heads, n_k, d]`
+/// - q: `[B * nW, heads, n_q, d]` (normalised and scaled); k: `[B * nW, heads, n_k, d]`
+///   (normalised); windows row-major within each image
 /// - v: `[B * nW, heads, n_k, d_v]`
-/// - bias: `[heads, n_q, n_k]`
+/// - per_entry: `[T, heads]`; index: `[n_q * n_k]`, values in `0..T`
 /// - ids: `[nW, n_q]` and `[nW, n_k]`
 /// - output: `[B * nW, heads, n_q, d_v]`
-pub fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<3>, ids: Option<RegionIds<'_>>) -> Tensor<4> {
+pub fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, per_entry: Tensor<2>, index: Tensor<1, Int>, ids: Option<RegionIds<'_>>) -> Tensor<4> {
     let device = q.device();
-    let [batch, heads, n_q, d] = q.dims();
+    let [windows, heads, n_q, d] = q.dims();
     let [_, _, n_k, d_v] = v.dims();
-    let dims = Dims { n_q, n_k, d, d_v };
-    let floats = |t: TensorData| t.convert::<f32>().try_into_vec::<f32>().expect("converted to f32");
+    let dims = Dims { windows, heads, n_q, n_k, d, d_v };
+    let entries = floats(per_entry.swap_dims(0, 1).into_data());
+    let index = index_values(index);
+    let scale = vec![1.0; heads];
+    let (q, k, v) = (floats(q.into_data()), floats(k.into_data()), floats(v.into_data()));
+    let operands = Operands { q: &q, k: &k, v: &v, entries: &entries, index: &index, scale: &scale };
+    let out = attend_slices(operands, dims, ids);
+    Tensor::from_data(TensorData::new(out, [windows, heads, n_q, d_v]), &device)
+}
+
+/// A float tensor's values as f32.
+pub fn floats(data: TensorData) -> Vec<f32> {
+    data.convert::<f32>().try_into_vec::<f32>().expect("converted to f32")
+}
+
+/// An index table's values as u32.
+pub fn index_values(index: Tensor<1, Int>) -> Vec<u32> {
+    let values = index.into_data().convert::<i64>().try_into_vec::<i64>().expect("converted to i64");
+    values.into_iter().map(|i| u32::try_from(i).expect("index tables hold small non-negative values")).collect()
+}
+
+/// The kernel on slices: see [`attend`] and [`Operands`].
+pub fn attend_slices(operands: Operands<'_>, dims: Dims, ids: Option<RegionIds<'_>>) -> Vec<f32> {
+    let Dims { windows, heads, n_q, n_k, d, d_v } = dims;
+    let Operands { q, k, v, entries, index, scale } = operands;
+    assert!(q.len() == windows * heads * n_q * d && k.len() == windows * heads * n_k * d);
+    assert!(v.len() == windows * heads * n_k * d_v && index.len() == n_q * n_k && scale.len() == heads);
+    let table_len = entries.len() / heads;
+    assert_eq!(entries.len(), heads * table_len);
+    // The rows read the per-entry values without bounds checks.
+    assert!(index.iter().all(|&i| (i as usize) < table_len), "an index value is past the {table_len} table entries");
     let ints = |t: &Tensor<2, Int>| t.clone().into_data().convert::<i64>().try_into_vec::<i64>().expect("converted to i64");
-    let (q, k, v, bias) = (floats(q.into_data()), floats(k.into_data()), floats(v.into_data()), floats(bias.into_data()));
     let ids = ids.map(|ids| WindowIds::new(ints(ids.query), ints(ids.key), n_q, n_k));
-    let mut out = vec![0.0f32; batch * heads * n_q * d_v];
+    let mut out = vec![0.0f32; windows * heads * n_q * d_v];
     let run = |scratch: &mut Vec<f32>, (item, out): (usize, &mut [f32])| {
         let (b, h) = (item / heads, item % heads);
         let head = Head {
             q: &q[item * n_q * d..][..n_q * d],
             k: &k[item * n_k * d..][..n_k * d],
             v: &v[item * n_k * d_v..][..n_k * d_v],
-            bias: &bias[h * n_q * n_k..][..n_q * n_k],
+            bias: BiasTable { entries: &entries[h * table_len..][..table_len], index },
+            scale: scale[h],
             window: ids.as_ref().and_then(|ids| ids.window(b)),
         };
         head.attend(dims, out, scratch);
     };
     for_each_head(&mut out, n_q * d_v, n_k, run);
-    Tensor::from_data(TensorData::new(out, [batch, heads, n_q, d_v]), &device)
+    out
 }
 
 /// Runs `run` on every `[n_q, d_v]` output chunk with its index, in parallel natively.
@@ -112,12 +160,21 @@ impl WindowIds {
     }
 }
 
+/// One head's relative-position bias: its per-entry values `[T]`, read through the index
+/// `[n_q * n_k]` (every value below T, checked by [`attend_slices`]).
+#[derive(Clone, Copy)]
+struct BiasTable<'a> {
+    entries: &'a [f32],
+    index: &'a [u32],
+}
+
 /// One (window, head): row-major slices.
 struct Head<'a> {
     q: &'a [f32],
     k: &'a [f32],
     v: &'a [f32],
-    bias: &'a [f32],
+    bias: BiasTable<'a>,
+    scale: f32,
     window: Option<Ids<'a>>,
 }
 
@@ -125,18 +182,24 @@ impl Head<'_> {
     /// Writes `out = softmax(q kᵀ + bias + mask) v`, `[n_q, d_v]`, a block of queries at a time.
     fn attend(&self, dims: Dims, out: &mut [f32], scratch: &mut [f32]) {
         let Dims { n_q, n_k, d, d_v, .. } = dims;
+        let BiasTable { entries, index } = self.bias;
         for start in (0..n_q).step_by(QUERY_BLOCK) {
             let rows = QUERY_BLOCK.min(n_q - start);
             let scores = &mut scratch[..rows * n_k];
             // scores[rows, n_k] = q[start.., d] · k[n_k, d]ᵀ
             matmul(scores, &self.q[start * d..], self.k, [rows, n_k, d], [d, 1], [1, d]);
-            for (r, row) in scores.chunks_exact_mut(n_k).enumerate() {
+            let mut normalisers = [0.0f32; QUERY_BLOCK];
+            for ((r, row), normaliser) in scores.chunks_exact_mut(n_k).enumerate().zip(&mut normalisers) {
                 let qi = start + r;
                 let mask = self.window.map(|(query, key)| (query[qi], key));
-                softmax_row(row, &self.bias[qi * n_k..(qi + 1) * n_k], mask);
+                *normaliser = softmax_row(row, self.scale, entries, &index[qi * n_k..(qi + 1) * n_k], mask);
             }
-            // out[start.., d_v] = scores[rows, n_k] · v[n_k, d_v]
-            matmul(&mut out[start * d_v..(start + rows) * d_v], scores, self.v, [rows, d_v, n_k], [n_k, 1], [d_v, 1]);
+            // out[start.., d_v] = scores[rows, n_k] · v[n_k, d_v], each row by its normaliser
+            let out = &mut out[start * d_v..(start + rows) * d_v];
+            matmul(out, scores, self.v, [rows, d_v, n_k], [n_k, 1], [d_v, 1]);
+            for (row, normaliser) in out.chunks_exact_mut(d_v).zip(normalisers) {
+                row.iter_mut().for_each(|x| *x *= normaliser);
+            }
         }
     }
 }
@@ -172,28 +235,53 @@ fn matmul(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, n, k]: [usize; 3], lhs_
     }
 }
 
-/// One score row in place: `+ bias`, `+ MASK_VALUE` where the key's region id differs from the
-/// query's, then softmax.
-fn softmax_row(row: &mut [f32], bias: &[f32], mask: Option<(i64, &[i64])>) {
+/// One score row in place: `* scale + entries[index]`, `+ MASK_VALUE` where the key's region id
+/// differs from the query's, then `e^(s - max)`. Returns the softmax's normaliser `1 / sum`,
+/// which the caller applies to the row's output (`d_v` values rather than `n_k`). Every `index`
+/// value is below `entries.len()`.
+fn softmax_row(row: &mut [f32], scale: f32, entries: &[f32], index: &[u32], mask: Option<(i64, &[i64])>) -> f32 {
+    debug_assert!(index.len() == row.len() && index.iter().all(|&i| (i as usize) < entries.len()));
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { softmax_row_avx2(row, bias, mask) };
+        return unsafe { softmax_row_avx2(row, scale, entries, index, mask) };
     }
-    softmax_row_portable(row, bias, mask)
+    for (s, &i) in row.iter_mut().zip(index) {
+        // SAFETY: every index value is below `entries.len()` (checked by `attend_slices`).
+        *s = *s * scale + unsafe { *entries.get_unchecked(i as usize) };
+    }
+    exponentiate(row, mask)
 }
 
+/// [`softmax_row`] with the bias gathered eight entries at a time (`vgatherdps`: LLVM does not
+/// vectorise the scalar gather by itself) and the rest compiled for AVX2 + FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_row_avx2(row: &mut [f32], bias: &[f32], mask: Option<(i64, &[i64])>) {
-    softmax_row_portable(row, bias, mask)
+unsafe fn softmax_row_avx2(row: &mut [f32], scale: f32, entries: &[f32], index: &[u32], mask: Option<(i64, &[i64])>) -> f32 {
+    use std::arch::x86_64::{__m256i, _mm256_fmadd_ps, _mm256_i32gather_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_set1_ps, _mm256_storeu_ps};
+    let full = row.len() / 8 * 8;
+    let factor = _mm256_set1_ps(scale);
+    for at in (0..full).step_by(8) {
+        // SAFETY: `at + 8 <= row.len() == index.len()`; the index values (below 2^31) address
+        // `entries`.
+        unsafe {
+            let offsets = _mm256_loadu_si256(index.as_ptr().add(at).cast::<__m256i>());
+            let bias = _mm256_i32gather_ps::<4>(entries.as_ptr(), offsets);
+            let scores = _mm256_loadu_ps(row.as_ptr().add(at));
+            _mm256_storeu_ps(row.as_mut_ptr().add(at), _mm256_fmadd_ps(scores, factor, bias));
+        }
+    }
+    for (s, &i) in row[full..].iter_mut().zip(&index[full..]) {
+        // SAFETY: as above.
+        *s = *s * scale + unsafe { *entries.get_unchecked(i as usize) };
+    }
+    exponentiate(row, mask)
 }
 
+/// The rest of [`softmax_row`] after the bias: the mask, `e^(s - max)` with its sum; returns
+/// `1 / sum`.
 #[inline(always)]
-fn softmax_row_portable(row: &mut [f32], bias: &[f32], mask: Option<(i64, &[i64])>) {
-    for (s, b) in row.iter_mut().zip(bias) {
-        *s += b;
-    }
+fn exponentiate(row: &mut [f32], mask: Option<(i64, &[i64])>) -> f32 {
     if let Some((id, keys)) = mask {
         let masked = MASK_VALUE as f32;
         for (s, &key) in row.iter_mut().zip(keys) {
@@ -201,13 +289,20 @@ fn softmax_row_portable(row: &mut [f32], bias: &[f32], mask: Option<(i64, &[i64]
         }
     }
     let max = lanes(row, f32::NEG_INFINITY, f32::max);
-    for s in row.iter_mut() {
+    let mut sums = [0.0f32; 8];
+    let mut chunks = row.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        for (s, sum) in chunk.iter_mut().zip(&mut sums) {
+            *s = exp(*s - max);
+            *sum += *s;
+        }
+    }
+    let mut sum = sums.iter().sum::<f32>();
+    for s in chunks.into_remainder() {
         *s = exp(*s - max);
+        sum += *s;
     }
-    let inverse = 1.0 / lanes(row, 0.0, |a, b| a + b);
-    for s in row.iter_mut() {
-        *s *= inverse;
-    }
+    1.0 / sum
 }
 
 /// Folds `values` with `f` over 8 independent lanes (so that it vectorises), then the lanes.

@@ -7,10 +7,10 @@
 //! by every block), and what attention holds, which depends on its path ([`AttentionPath`]):
 //! - the plain ops hold a gathered bias and three maps per window and head (logits, logits +
 //!   bias + mask, softmax), `tokens x heads x N` floats, which grow with the tile;
-//! - the fused CPU kernel holds no per-window map, only one relative-position bias
-//!   `[heads, n_q, n_k]` per call, whose size does not depend on the tile;
 //! - the fused WGSL kernel reads the per-entry bias table through the index tables: nothing
-//!   `N x N` per call.
+//!   `N x N` per call;
+//! - the fused CPU route does the same, and holds a branch's q, k and v gathered into window
+//!   layout beside the projection (`1.5 C` floats per token).
 //!
 //! It is an upper-side estimate meant for choosing tiles, not an allocator trace; the tests
 //! hold it against peak device memory measured on wgpu.
@@ -29,8 +29,9 @@ const F32: u64 = 4;
 /// How attention runs in a forward, which decides what it holds besides the token stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttentionPath {
-    /// The fused CPU kernel (`cpu_attention`, on flex): one gathered bias `[heads, n_q, n_k]`
-    /// per call, no per-window map.
+    /// The fused CPU route (`cpu_mixed_attention`, on flex): like the WGSL kernel it reads the
+    /// per-entry bias through the index tables and holds nothing N x N; each branch's q, k and
+    /// v are gathered out of the projection into window layout beside it.
     FusedCpu,
     /// The fused WGSL kernel (`gpu_attention`, on wgpu and WebGPU): reads the per-entry bias
     /// table through the index table; nothing N x N per call.
@@ -96,7 +97,9 @@ impl GrlConfig {
         let map = (tokens * heads_w * ws2).max(tokens * heads_s * stripe_area / df2);
         let (attention, attention_buffer) = match attention {
             AttentionPath::Plain => (bias + 3 * map, bias.max(map)),
-            AttentionPath::FusedCpu => (bias, bias),
+            // A branch's q, k and v gathered into window layout (C / 2 channels each); the
+            // output map is the stream's attention output.
+            AttentionPath::FusedCpu => (tokens * c * 3 / 2, tokens * c / 2),
             AttentionPath::FusedGpu => (0, 0),
         };
         let stream = tokens * c * 6; // x, norm, residual, attention out, two conv/CAB temporaries
@@ -154,11 +157,10 @@ mod tests {
             let [small, large] = [128, 256].map(|side| config.memory_estimate(1, Size::square(side), path).peak_bytes);
             (4 * small - large) / 3
         };
-        // Index tables: the window's 256², four stripe ones of 8192 x 512; the CPU kernel's
-        // gathered stripe bias: 2 heads x 8192 x 512.
+        // Index tables: the window's 256², four stripe ones of 8192 x 512.
         let tables = 4 * (256 * 256 + 4 * 8192 * 512);
         assert_eq!(fixed(FusedGpu), tables);
-        assert_eq!(fixed(FusedCpu), tables + 4 * 2 * 8192 * 512);
+        assert_eq!(fixed(FusedCpu), tables);
         let [plain, cpu, gpu] = [Plain, FusedCpu, FusedGpu].map(|p| config.memory_estimate(1, Size::square(256), p).peak_bytes);
         assert!(plain > 3 * cpu && cpu > gpu, "plain {plain}, fused CPU {cpu}, fused GPU {gpu}");
         assert_eq!(config.max_head_dim(), 16, "64 channels, 32 a branch, 2 heads");

@@ -8,6 +8,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::intermediates::{Probe, record_map};
+use super::kernels;
 use super::projection::{AnchorProjection, AnchorProjectionConfig, QkvProjection, QkvProjectionConfig};
 use super::settings::AnchorPooling;
 use super::stripe_attention::{AnchorStripeAttention, AnchorStripeAttentionConfig};
@@ -77,7 +78,9 @@ impl MixedAttentionConfig {
 }
 
 impl MixedAttention {
-    /// Mixed attention over a token map; records `anchor` (`[B, H / df, W / df, C / 2]`).
+    /// Mixed attention over a token map; records `anchor` (`[B, H / df, W / df, C / 2]`). On the
+    /// fused CPU kernels this is [`MixedAttention::forward_cpu`]
+    /// (`super::cpu_mixed_attention`); below is its plain-ops twin.
     ///
     /// # Shapes
     ///
@@ -91,6 +94,9 @@ impl MixedAttention {
         tables: &TableIndexMask,
         mut probe: Option<Probe<'_>>,
     ) -> Tensor<3> {
+        if kernels::fused_cpu(&x.device()) {
+            return self.forward_cpu(x, size, tables, probe);
+        }
         let [b, l, c] = x.dims();
         let qkv = self.qkv.forward(x.clone());
         let half = 3 * c / 2;

@@ -31,6 +31,8 @@ pub mod config;
 pub mod conv;
 pub mod cpu_attention;
 pub mod cpu_gelu;
+mod cpu_mixed_attention;
+pub mod cpu_windows;
 pub mod flops;
 pub mod gpu_attention;
 pub mod grl;
