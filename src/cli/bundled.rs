@@ -18,7 +18,7 @@ pub struct Bundled {
 pub const BUNDLED: [Bundled; 4] = [
     Bundled {
         name: "denoise",
-        description: "colour denoising, Gaussian noise sigma 25",
+        description: "colour denoising, Gaussian noise of any sigma from 0 to 50 (blind)",
         bytes: include_bytes!("../../models/denoise.safetensors"),
     },
     Bundled {
