@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use crate::atomic_write::write_atomically;
 use crate::model::memory::AttentionPath;
 use crate::model::{Grl, GrlConfig};
-use crate::tiling::memory::{MemoryLimits, choose_tile};
+use crate::tiling::memory::{MemoryLimits, WEBGPU_BUDGET, WEBGPU_DEFAULT_BINDING, choose_tile};
 use crate::web_format::{self, Provenance, StorageDType};
 
 /// The configuration: a preset name, a JSON file (bare GRL arguments or a fixture's
@@ -104,8 +104,8 @@ pub fn info(file: &Path) -> Result<(), String> {
 /// budget, and a desktop GPU's binding with `grl restore`'s budget.
 const TILE_LIMITS: [(&str, MemoryLimits); 2] = [
     ("WebGPU's default limits (128 MiB binding, 512 MiB budget: the package's)", MemoryLimits {
-        max_buffer_bytes: 128 << 20,
-        budget_bytes: 512 << 20,
+        max_buffer_bytes: WEBGPU_DEFAULT_BINDING,
+        budget_bytes: WEBGPU_BUDGET,
     }),
     ("a desktop GPU's (2 GiB binding, 1 GiB budget: grl restore's)", MemoryLimits {
         max_buffer_bytes: 2 << 30,

@@ -128,12 +128,12 @@ impl TileMemory for GrlMemory<'_> {
 mod tests {
     use super::*;
     use crate::model::presets::preset_names;
-    use crate::tiling::memory::{MemoryLimits, choose_batch, choose_tile};
+    use crate::tiling::memory::{MemoryLimits, WEBGPU_BUDGET, WEBGPU_DEFAULT_BINDING, choose_batch, choose_tile};
     use AttentionPath::{FusedCpu, FusedGpu, Plain};
 
     const MIB: u64 = 1 << 20;
     /// WebGPU's default limits (128 MiB binding, 256 MiB buffer) and the package's budget.
-    const WEBGPU_DEFAULT: MemoryLimits = MemoryLimits { max_buffer_bytes: 128 * MIB, budget_bytes: 512 * MIB };
+    const WEBGPU_DEFAULT: MemoryLimits = MemoryLimits { max_buffer_bytes: WEBGPU_DEFAULT_BINDING, budget_bytes: WEBGPU_BUDGET };
 
     #[test]
     fn estimate_grows_with_the_tile_area() {

@@ -5,6 +5,13 @@ use burn::tensor::wgpu::wgpu;
 
 use crate::Size;
 
+/// Memory a forward may use on WebGPU by default (the package's budget, which `grl info` shows
+/// the automatic tile under); the device's buffer limits apply as well.
+pub const WEBGPU_BUDGET: u64 = 512 << 20;
+
+/// WebGPU's default `maxStorageBufferBindingSize`, what an adapter grants unless asked for more.
+pub const WEBGPU_DEFAULT_BINDING: u64 = 128 << 20;
+
 /// Bytes of the buffers of one forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryEstimate {

@@ -20,12 +20,10 @@ use super::{Backend, CPU_ADAPTER, to_js};
 use crate::Size;
 use crate::model::Grl;
 use crate::restore::{self, cpu_tile, host_bytes, pool_lanes, restore_rgba8, restore_rgba8_on};
-use crate::tiling::memory::MemoryLimits;
+use crate::tiling::memory::{MemoryLimits, WEBGPU_BUDGET};
 use crate::tiling::run::{TileError, TileHooks};
 use crate::web_format::{self, WebModelInfo};
 
-/// Memory a forward may use on WebGPU by default; the device's buffer limits apply as well.
-const WEBGPU_BUDGET: u64 = 512 << 20;
 /// Memory a forward may use on the CPU fallback (wasm32 has 4 GiB at most).
 const CPU_BUDGET: u64 = 768 << 20;
 /// What a forward on the CPU fallback may use, in the page or a worker of its pool.
