@@ -28,10 +28,10 @@ pub struct RegionIds<'a> {
     pub key: &'a Tensor<2, Int>,
 }
 
-/// The shapes of one call: `items` (window, head) pairs' worth of `[B * nW]` windows.
+/// The shapes of one call: `windows` (`B * nW`) times `heads` attention problems of `n_q`
+/// queries over `n_k` keys, head widths `d` (q, k) and `d_v` (v).
 #[derive(Clone, Copy, Debug)]
 pub struct Dims {
-    /// Windows of the batch, `B * nW`.
     pub windows: usize,
     pub heads: usize,
     pub n_q: usize,

@@ -63,6 +63,9 @@ impl WindowGrid {
         (w, (y % self.window[0]) * self.window[1] + x % self.window[1])
     }
 
+    /// The batch `B` of a `[B, H * W, stride]` map of `map_len` values, after checking that the
+    /// windows tile the map, the shift stays inside it and the heads inside a token's channels
+    /// (internal invariants: the tables and the model's widths guarantee them).
     fn check(&self, map_len: usize, channels: &Channels) -> usize {
         let Size { height, width } = self.size;
         assert!(height % self.window[0] == 0 && width % self.window[1] == 0, "{self:?}: windows must tile the map");
