@@ -16,6 +16,7 @@
 
 use burn::tensor::{Int, Tensor, TensorData};
 
+use super::cpu_parallel::for_each_chunk_with;
 use super::tables::MASK_VALUE;
 
 /// Queries per block: a block's scores (64 x up to 4096 keys, 1 MiB at most) stay in L2.
@@ -67,7 +68,7 @@ pub fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, per_entry: Tensor<2>, in
     let [windows, heads, n_q, d] = q.dims();
     let [_, _, n_k, d_v] = v.dims();
     let dims = Dims { windows, heads, n_q, n_k, d, d_v };
-    let entries = floats(per_entry.swap_dims(0, 1).into_data());
+    let entries = entries_by_head(per_entry);
     let index = index_values(index);
     let scale = vec![1.0; heads];
     let (q, k, v) = (floats(q.into_data()), floats(k.into_data()), floats(v.into_data()));
@@ -79,6 +80,12 @@ pub fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, per_entry: Tensor<2>, in
 /// A float tensor's values as f32.
 pub fn floats(data: TensorData) -> Vec<f32> {
     data.convert::<f32>().try_into_vec::<f32>().expect("converted to f32")
+}
+
+/// The per-entry bias `[T, heads]` as the kernel reads it: `[heads, T]`, each head's values
+/// contiguous.
+pub fn entries_by_head(per_entry: Tensor<2>) -> Vec<f32> {
+    floats(per_entry.swap_dims(0, 1).into_data())
 }
 
 /// An index table's values as u32.
@@ -100,7 +107,8 @@ pub fn attend_slices(operands: Operands<'_>, dims: Dims, ids: Option<RegionIds<'
     let ints = |t: &Tensor<2, Int>| t.clone().into_data().convert::<i64>().try_into_vec::<i64>().expect("converted to i64");
     let ids = ids.map(|ids| WindowIds::new(ints(ids.query), ints(ids.key), n_q, n_k));
     let mut out = vec![0.0f32; windows * heads * n_q * d_v];
-    let run = |scratch: &mut Vec<f32>, (item, out): (usize, &mut [f32])| {
+    let scratch = || vec![0.0f32; QUERY_BLOCK * n_k];
+    let run = |scratch: &mut Vec<f32>, item: usize, out: &mut [f32]| {
         let (b, h) = (item / heads, item % heads);
         let head = Head {
             q: &q[item * n_q * d..][..n_q * d],
@@ -112,23 +120,8 @@ pub fn attend_slices(operands: Operands<'_>, dims: Dims, ids: Option<RegionIds<'
         };
         head.attend(dims, out, scratch);
     };
-    for_each_head(&mut out, n_q * d_v, n_k, run);
+    for_each_chunk_with(&mut out, n_q * d_v, scratch, run);
     out
-}
-
-/// Runs `run` on every `[n_q, d_v]` output chunk with its index, in parallel natively.
-fn for_each_head(out: &mut [f32], chunk: usize, n_k: usize, run: impl Fn(&mut Vec<f32>, (usize, &mut [f32])) + Sync + Send) {
-    let scratch = || vec![0.0f32; QUERY_BLOCK * n_k];
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_exact_mut(chunk).enumerate().for_each_init(scratch, run);
-    }
-    #[cfg(target_arch = "wasm32")]
-    {
-        let mut buffer = scratch();
-        out.chunks_exact_mut(chunk).enumerate().for_each(|item| run(&mut buffer, item));
-    }
 }
 
 /// Per-window region ids, with the windows whose tokens all share one id (no mask) marked.

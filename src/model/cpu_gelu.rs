@@ -10,6 +10,7 @@
 use burn::tensor::activation;
 use burn::tensor::{Tensor, TensorData};
 
+use super::cpu_parallel::for_each_chunk;
 use super::kernels;
 
 /// Elements per parallel task: large enough to amortise the scheduling.
@@ -27,19 +28,8 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     }
     let shape = x.shape();
     let mut values = x.into_data().convert::<f32>().try_into_vec::<f32>().expect("converted to f32");
-    for_each_chunk(&mut values, gelu_in_place);
+    for_each_chunk(&mut values, CHUNK, |_, piece| gelu_in_place(piece));
     Tensor::from_data(TensorData::new(values, shape), &device)
-}
-
-/// Runs `f` over `CHUNK`-sized pieces of `values`, in parallel natively.
-fn for_each_chunk(values: &mut [f32], f: fn(&mut [f32])) {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        values.par_chunks_mut(CHUNK).for_each(f);
-    }
-    #[cfg(target_arch = "wasm32")]
-    values.chunks_mut(CHUNK).for_each(f);
 }
 
 fn gelu_in_place(values: &mut [f32]) {

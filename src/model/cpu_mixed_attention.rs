@@ -11,7 +11,7 @@
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::affine_transform::AffineTransform;
-use super::cpu_attention::{Dims, Operands, RegionIds, attend_slices, floats, index_values};
+use super::cpu_attention::{Dims, Operands, RegionIds, attend_slices, entries_by_head, floats, index_values};
 use super::cpu_windows::{Channels, WindowGrid, gather, scatter};
 use super::intermediates::{Probe, record_map};
 use super::mixed_attention::MixedAttention;
@@ -124,7 +124,7 @@ fn attend(
     ids: Option<RegionIds<'_>>,
 ) -> Vec<f32> {
     let scale = floats(transform.temperature().into_data());
-    let entries = floats(transform.bias_per_entry(table.clone()).swap_dims(0, 1).into_data());
+    let entries = entries_by_head(transform.bias_per_entry(table.clone()));
     let index = index_values(index.clone());
     attend_slices(Operands { q, k, v, entries: &entries, index: &index, scale: &scale }, dims, ids)
 }

@@ -9,6 +9,7 @@
 //! each token's head vector is read once, normalised while in registers where asked, and
 //! written where the kernel reads it.
 
+use super::cpu_parallel::for_each_chunk;
 use crate::Size;
 
 /// How an `H x W` grid of tokens is cut into windows: rolled by `-shift` first (like
@@ -122,17 +123,6 @@ pub fn scatter(windows: &[f32], grid: &WindowGrid, channels: Channels, map: &mut
             row[offset + h * d..][..d].copy_from_slice(src);
         }
     });
-}
-
-/// Runs `f(i, chunk)` on every `chunk`-long piece of `out`, in parallel natively.
-fn for_each_chunk(out: &mut [f32], chunk: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_exact_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
-    }
-    #[cfg(target_arch = "wasm32")]
-    out.chunks_exact_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
