@@ -3,9 +3,7 @@
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{LayerNorm, LayerNormConfig};
-use burn::tensor::activation::leaky_relu;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
+use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::block::BlockConfig;
@@ -22,12 +20,6 @@ use crate::Size;
 
 /// Channels of the reconstruction tail of `pixelshuffle` and `nearest+conv`.
 pub const NUM_OUT_FEATS: usize = 64;
-
-/// Negative slope of the LeakyReLU after `conv_before_upsample` (PyTorch's default).
-const LRELU_SLOPE_BEFORE_UPSAMPLE: f64 = 0.01;
-
-/// Negative slope of the LeakyReLUs of the `nearest+conv` tail.
-const LRELU_SLOPE_NEAREST: f64 = 0.2;
 
 /// GRL: a 3x3 head, residual groups of mixed window / anchored-stripe attention blocks, and a
 /// reconstruction tail. Field names follow the reference state-dict keys.
@@ -232,21 +224,7 @@ impl Grl {
         record_map(&mut probe, "conv_after_body", &body);
         let features = body + first;
 
-        let out = match config.upsampler {
-            Upsampler::PixelShuffle => {
-                let x = leaky_relu(conv(&self.conv_before_upsample).forward(features), LRELU_SLOPE_BEFORE_UPSAMPLE);
-                let x = self.upsample.as_ref().expect("built with pixelshuffle").forward(x);
-                conv(&self.conv_last).forward(x)
-            }
-            Upsampler::PixelShuffleDirect => {
-                self.upsample.as_ref().expect("built with pixelshuffledirect").forward(features)
-            }
-            Upsampler::NearestConv => self.nearest_conv_tail(features),
-            Upsampler::Residual => {
-                let residual = conv(&self.conv_last).forward(features);
-                if config.in_channels == config.out_channels() { x + residual } else { residual }
-            }
-        };
+        let out = self.tail(features, x);
         let out = out / config.img_range;
         let out = if config.in_channels == 3 { out + mean } else { out };
         let scale = config.upscale;
@@ -274,30 +252,6 @@ impl Grl {
         record_tokens(probe, "norm_end", &tokens);
         tokens.swap_dims(1, 2).reshape([b, c, h, w])
     }
-
-    /// The `nearest+conv` tail: two nearest x2 steps with convolutions.
-    fn nearest_conv_tail(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = leaky_relu(conv(&self.conv_before_upsample).forward(x), LRELU_SLOPE_BEFORE_UPSAMPLE);
-        let x = leaky_relu(conv(&self.conv_up1).forward(nearest_2x(x)), LRELU_SLOPE_NEAREST);
-        let x = leaky_relu(conv(&self.conv_up2).forward(nearest_2x(x)), LRELU_SLOPE_NEAREST);
-        conv(&self.conv_last).forward(leaky_relu(conv(&self.conv_hr).forward(x), LRELU_SLOPE_NEAREST))
-    }
-}
-
-/// Nearest-neighbour x2 upsampling (`F.interpolate(x, scale_factor=2, mode="nearest")`:
-/// output pixel (i, j) copies input pixel (i / 2, j / 2)).
-///
-/// # Shapes
-///
-/// - x: `[B, C, H, W]`
-/// - output: `[B, C, 2H, 2W]`
-fn nearest_2x(x: Tensor<4>) -> Tensor<4> {
-    interpolate(x, InterpolateOptions::new(InterpolateMode::Nearest).with_scale_factor([2.0, 2.0]))
-}
-
-/// An optional tail convolution that the configured upsampler always builds.
-fn conv(conv: &Option<Conv2d>) -> &Conv2d {
-    conv.as_ref().expect("tail convolution built for this upsampler")
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -358,20 +312,6 @@ pub(crate) mod tests {
             assert_eq!(y.dims(), expected, "{:?}", config.upsampler);
             assert!(y.is_finite().all().into_scalar::<bool>());
         }
-    }
-
-    #[test]
-    fn nearest_2x_copies_pixels() {
-        let device = Device::flex();
-        let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]), &device);
-        let y = nearest_2x(x).into_data().try_to_vec::<f32>().unwrap();
-        #[rustfmt::skip]
-        assert_eq!(y, vec![
-            1.0, 1.0, 2.0, 2.0,
-            1.0, 1.0, 2.0, 2.0,
-            3.0, 3.0, 4.0, 4.0,
-            3.0, 3.0, 4.0, 4.0,
-        ]);
     }
 
     #[test]

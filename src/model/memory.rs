@@ -12,6 +12,9 @@
 //! - the fused CPU route does the same, and holds a branch's q, k and v gathered into window
 //!   layout beside the projection (`1.5 C` floats per token).
 //!
+//! After the body, the tail holds the stream and its high-resolution maps, one band of rows at
+//! a time ([`super::tail`]); the peak is the wider of the two points.
+//!
 //! It is an upper-side estimate meant for choosing tiles, not an allocator trace; the tests
 //! hold it against peak device memory measured on wgpu.
 
@@ -105,8 +108,10 @@ impl GrlConfig {
         let stream = tokens * c * 6; // x, norm, residual, attention out, two conv/CAB temporaries
         let qkv = tokens * c * 3;
         let mlp = tokens * self.mlp_hidden_dim() as u64;
-        let scale2 = (self.upscale * self.upscale) as u64;
-        let tail = tokens * scale2 * 64 * 2; // upsampled features and the conv after them
+        // The tail's upsampled features and the convolution after them, one band of rows
+        // (with its halos) at a time.
+        let span = self.tail_band_span(batch, tile.height, tile.width) as u64;
+        let tail = span * self.tail_bytes_per_row(batch, tile.width) / F32;
         let largest = [attention_buffer, window_index.max(stripe_index), qkv, mlp, tail / 2].into_iter().max().unwrap();
         MemoryEstimate {
             peak_bytes: F32 * (tables + (stream + qkv + mlp + attention).max(stream + tail)),

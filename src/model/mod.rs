@@ -50,6 +50,7 @@ pub mod shapes;
 pub mod stage;
 pub mod stripe_attention;
 pub mod tables;
+pub mod tail;
 pub mod upsample;
 pub mod window_attention;
 
