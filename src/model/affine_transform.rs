@@ -10,7 +10,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::tables::ShiftMask;
+use super::tables::{BiasCache, ShiftMask};
 use super::{cpu_attention, gpu_attention, kernels};
 
 /// Upper bound of the logit scale, `ln(1 / 0.01)`: the temperature is at most 100.
@@ -99,8 +99,21 @@ impl AffineTransform {
     /// - index: `[n_q * n_k]`, values in `0..T`
     /// - output: `[heads, n_q, n_k]`
     pub fn bias(&self, table: Tensor<2>, index: Tensor<1, Int>, n_q: usize, n_k: usize) -> Tensor<3> {
-        let heads = self.num_heads();
-        self.bias_per_entry(table).select(0, index).reshape([n_q, n_k, heads]).permute([2, 0, 1])
+        gather_bias(self.bias_per_entry(table), index, n_q, n_k)
+    }
+
+    /// [`AffineTransform::bias_per_entry`] of `table`, kept in `cache` (the table's) outside
+    /// autodiff, so that the forwards sharing the table compute it once.
+    ///
+    /// # Shapes
+    ///
+    /// - table: `[T, 2]`
+    /// - output: `[T, heads]`
+    pub fn cached_bias_per_entry(&self, table: &Tensor<2>, cache: &BiasCache) -> Tensor<2> {
+        if table.device().is_autodiff() {
+            return self.bias_per_entry(table.clone());
+        }
+        cache.get_or_compute(self.cpb_mlp.fc2.weight.id, || self.bias_per_entry(table.clone()))
     }
 
     /// The relative-position bias of every table entry, `16 * sigmoid(cpb_mlp(table))`.
@@ -126,14 +139,15 @@ impl AffineTransform {
     /// - q: `[B * nW, heads, n_q, d]`, windows row-major within each image
     /// - k: `[B * nW, heads, n_k, d]`
     /// - v: `[B * nW, heads, n_k, d_v]`
-    /// - table: `[T, 2]`; index: `[n_q * n_k]`
+    /// - per_entry: `[T, heads]` ([`AffineTransform::cached_bias_per_entry`] of the table);
+    ///   index: `[n_q * n_k]`
     /// - output: `[B * nW, heads, n_q, d_v]`
     pub fn forward(
         &self,
         q: Tensor<4>,
         k: Tensor<4>,
         v: Tensor<4>,
-        table: Tensor<2>,
+        per_entry: Tensor<2>,
         index: Tensor<1, Int>,
         mask: Option<&ShiftMask>,
     ) -> Tensor<4> {
@@ -142,13 +156,24 @@ impl AffineTransform {
         let q = l2_normalize(q) * self.temperature();
         let k = l2_normalize(k);
         if kernels::fused_gpu(&q.device()) && gpu_attention::unsupported(&q, &v, &index).is_none() {
-            return gpu_attention::attend(q, k, v, self.bias_per_entry(table), index, mask.map(ShiftMask::ids));
+            return gpu_attention::attend(q, k, v, per_entry, index, mask.map(ShiftMask::ids));
         }
         if kernels::fused_cpu(&q.device()) {
-            return cpu_attention::attend(q, k, v, self.bias_per_entry(table), index, mask.map(ShiftMask::ids));
+            return cpu_attention::attend(q, k, v, per_entry, index, mask.map(ShiftMask::ids));
         }
-        attend_plain(q, k, v, self.bias(table, index, n_q, n_k), mask)
+        attend_plain(q, k, v, gather_bias(per_entry, index, n_q, n_k), mask)
     }
+}
+
+/// The per-entry biases gathered by `index` into one bias per (head, query, key).
+///
+/// # Shapes
+///
+/// - per_entry: `[T, heads]`; index: `[n_q * n_k]`, values in `0..T`
+/// - output: `[heads, n_q, n_k]`
+fn gather_bias(per_entry: Tensor<2>, index: Tensor<1, Int>, n_q: usize, n_k: usize) -> Tensor<3> {
+    let heads = per_entry.dims()[1];
+    per_entry.select(0, index).reshape([n_q, n_k, heads]).permute([2, 0, 1])
 }
 
 /// The plain-ops path of [`AffineTransform::forward`] (autodiff, `--plain`, shapes the fused

@@ -91,7 +91,7 @@ fn forward_matches_the_naive_computation() {
     let v = Tensor::<4>::random([images * windows, 2, 4, 6], Distribution::Normal(0.0, 1.0), &device);
     let bias = transform.bias(table.clone(), index.clone(), 4, 4);
     for shift in [None, Some(&mask)] {
-        let got = transform.forward(q.clone(), k.clone(), v.clone(), table.clone(), index.clone(), shift);
+        let got = transform.forward(q.clone(), k.clone(), v.clone(), transform.bias_per_entry(table.clone()), index.clone(), shift);
         let expected = naive(&transform, q.clone(), k.clone(), v.clone(), bias.clone(), shift.map(|m| m.full()));
         assert_eq!(got.dims(), [images * windows, 2, 4, 6]);
         got.into_data().assert_approx_eq::<f32>(&expected.into_data(), summation_order());
@@ -114,7 +114,7 @@ fn single_row_and_single_column_partitions() {
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [windows, 4]), &device);
         let mask = ShiftMask::new(grid, ids.clone(), ids);
         let q = Tensor::<4>::random([windows, 2, 4, 3], Distribution::Normal(0.0, 1.0), &device);
-        let got = transform.forward(q.clone(), q.clone(), q.clone(), table.clone(), index.clone(), Some(&mask));
+        let got = transform.forward(q.clone(), q.clone(), q.clone(), transform.bias_per_entry(table.clone()), index.clone(), Some(&mask));
         let expected = naive(&transform, q.clone(), q.clone(), q, bias.clone(), Some(mask.full()));
         got.into_data().assert_approx_eq::<f32>(&expected.into_data(), summation_order());
     }
@@ -147,4 +147,29 @@ fn cpu_kernel_matches_its_plain_ops_twin() {
         assert_eq!(fused.dims(), [2 * windows, heads, n_q, 5]);
         fused.into_data().assert_approx_eq::<f32>(&plain.into_data(), summation_order());
     }
+}
+
+/// The cache computes a transform's per-entry bias once, keeps one entry per transform, and
+/// is left alone under autodiff (where the bias must stay in the graph).
+#[test]
+fn per_entry_biases_are_computed_once_per_transform() {
+    use crate::model::tables::BiasCache;
+    let device = Device::flex();
+    let (transform, table, _) = setup(&device);
+    let other = AffineTransformConfig::new(transform.num_heads()).init(&device);
+    let cache = BiasCache::default();
+    let first = transform.cached_bias_per_entry(&table, &cache);
+    first.clone().into_data().assert_approx_eq::<f32>(&transform.bias_per_entry(table.clone()).into_data(), Tolerance::default());
+    let again = transform.cached_bias_per_entry(&table, &cache);
+    assert_eq!(again.into_data(), first.clone().into_data());
+    assert_eq!(cache.len(), 1);
+    let theirs = other.cached_bias_per_entry(&table, &cache);
+    assert_eq!(cache.len(), 2);
+    assert_ne!(theirs.into_data(), first.into_data(), "another transform's weights give another bias");
+
+    let autodiff = device.clone().autodiff();
+    let (transform, table, _) = setup(&autodiff);
+    let fresh = BiasCache::default();
+    let _ = transform.cached_bias_per_entry(&table, &fresh);
+    assert!(fresh.is_empty(), "nothing cached under autodiff");
 }

@@ -3,6 +3,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use super::bias_cache::BiasCache;
 use super::coords::{IndexDirection, coords_table, relative_position_index};
 use super::shift_mask::{ShiftMask, region_ids};
 use crate::Size;
@@ -61,6 +62,8 @@ pub struct WindowTables {
     pub shift_size: usize,
     /// Log-spaced relative coordinates, `[(2ws - 1)^2, 2]`.
     pub table: Tensor<2>,
+    /// The per-entry biases computed from `table`, by transform.
+    pub biases: BiasCache,
     /// Index into `table` for each (query, key) pair, `[ws^2 * ws^2]`.
     pub index: Tensor<1, Int>,
     /// Shift mask of the shifted blocks (full: `[nW, ws^2, ws^2]`).
@@ -80,6 +83,8 @@ pub struct StripeTables {
     pub table_dims: [usize; 2],
     /// Log-spaced relative coordinates, `[(s0 + a0 - 1) * (s1 + a1 - 1), 2]`.
     pub table: Tensor<2>,
+    /// The per-entry biases computed from `table`, by transform (both of a block's).
+    pub biases: BiasCache,
     /// Index for anchor queries over stripe keys, `[N_anchor * N_stripe]`.
     pub index_a2w: Tensor<1, Int>,
     /// Index for stripe queries over anchor keys, `[N_stripe * N_anchor]`.
@@ -129,6 +134,7 @@ impl TableIndexMask {
             window_size: ws,
             shift_size: ws / 2,
             table: float_tensor(table, [dims[0] * dims[1], 2], device),
+            biases: BiasCache::default(),
             index: int_tensor(
                 relative_position_index([ws, ws], 1, IndexDirection::WindowToAnchor),
                 [ws.pow(4)],
@@ -173,6 +179,7 @@ impl TableIndexMask {
             anchor_shift,
             table_dims,
             table: float_tensor(table, [table_dims[0] * table_dims[1], 2], device),
+            biases: BiasCache::default(),
             index_a2w: index(IndexDirection::AnchorToWindow),
             index_w2a: index(IndexDirection::WindowToAnchor),
             mask_a2w: ShiftMask::new(grid, anchor_ids.clone(), stripe_ids.clone()),
