@@ -2,7 +2,7 @@
 //! kept with the table.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use burn::module::ParamId;
 use burn::tensor::Tensor;
@@ -22,14 +22,18 @@ pub struct BiasCache(Arc<Mutex<HashMap<ParamId, Tensor<2>>>>);
 impl BiasCache {
     /// The entry of `key`, computed by `compute` the first time.
     pub fn get_or_compute(&self, key: ParamId, compute: impl FnOnce() -> Tensor<2>) -> Tensor<2> {
-        // A poisoned lock only means another thread panicked mid-insert: the map is still whole.
-        let mut entries = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.entry(key).or_insert_with(compute).clone()
+        self.entries().entry(key).or_insert_with(compute).clone()
     }
 
     /// How many biases it holds.
     pub fn len(&self) -> usize {
-        self.0.lock().map(|entries| entries.len()).unwrap_or(0)
+        self.entries().len()
+    }
+
+    /// The map, locked. A poisoned lock only means another thread panicked mid-insert: the map
+    /// is still whole, so both readers take it as it is.
+    fn entries(&self) -> MutexGuard<'_, HashMap<ParamId, Tensor<2>>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether it holds none.
