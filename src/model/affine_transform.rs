@@ -10,7 +10,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::tables::{BiasCache, ShiftMask};
+use super::tables::{CoordTable, ShiftMask};
 use super::{cpu_attention, gpu_attention, kernels};
 
 /// Upper bound of the logit scale, `ln(1 / 0.01)`: the temperature is at most 100.
@@ -102,18 +102,19 @@ impl AffineTransform {
         gather_bias(self.bias_per_entry(table), index, n_q, n_k)
     }
 
-    /// [`AffineTransform::bias_per_entry`] of `table`, kept in `cache` (the table's) outside
-    /// autodiff, so that the forwards sharing the table compute it once.
+    /// [`AffineTransform::bias_per_entry`] of the table's coordinates, kept in its cache
+    /// outside autodiff, so that the forwards sharing the table compute it once.
     ///
     /// # Shapes
     ///
-    /// - table: `[T, 2]`
+    /// - table: `[T, 2]` coordinates
     /// - output: `[T, heads]`
-    pub fn cached_bias_per_entry(&self, table: &Tensor<2>, cache: &BiasCache) -> Tensor<2> {
-        if table.device().is_autodiff() {
-            return self.bias_per_entry(table.clone());
+    pub fn cached_bias_per_entry(&self, table: &CoordTable) -> Tensor<2> {
+        let coords = &table.coords;
+        if coords.device().is_autodiff() {
+            return self.bias_per_entry(coords.clone());
         }
-        cache.get_or_compute(self.cpb_mlp.fc2.weight.id, || self.bias_per_entry(table.clone()))
+        table.biases.get_or_compute(self.cpb_mlp.fc2.weight.id, || self.bias_per_entry(coords.clone()))
     }
 
     /// The relative-position bias of every table entry, `16 * sigmoid(cpb_mlp(table))`.

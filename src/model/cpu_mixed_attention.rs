@@ -16,7 +16,7 @@ use super::cpu_windows::{Channels, WindowGrid, gather, scatter};
 use super::intermediates::{Probe, record_map};
 use super::mixed_attention::MixedAttention;
 use super::stripe_attention::AnchorStripeAttention;
-use super::tables::{BiasCache, StripeTables, TableIndexMask, WindowTables};
+use super::tables::{CoordTable, StripeTables, TableIndexMask, WindowTables};
 use super::window_attention::WindowAttention;
 use crate::Size;
 
@@ -80,7 +80,7 @@ fn window_branch(attn: &WindowAttention, qkv: &Packed<'_>, size: Size, tables: &
     let (n, d) = (grid.tokens(), qkv.head_dim);
     let dims = Dims { windows: q.len() / (qkv.heads * n * d), heads: qkv.heads, n_q: n, n_k: n, d, d_v: d };
     let ids = attn.shift.then(|| tables.mask.ids());
-    (attend(&attn.attn_transform, [&q, &k, &v], dims, (&tables.table, &tables.biases), &tables.index, ids), grid)
+    (attend(&attn.attn_transform, [&q, &k, &v], dims, &tables.table, &tables.index, ids), grid)
 }
 
 /// The anchored stripe branch ([`AnchorStripeAttention::forward`]): the anchors attend to the
@@ -107,9 +107,9 @@ fn stripe_branch(
     let (n_s, n_a) = (grid.tokens(), anchor_grid.tokens());
     let windows = q.len() / (heads * n_s * d);
     let a2w = Dims { windows, heads, n_q: n_a, n_k: n_s, d, d_v: d };
-    let z = attend(&attn.attn_transform1, [&a, &k, &v], a2w, (&tables.table, &tables.biases), &tables.index_a2w, attn.shift.then(|| tables.mask_a2w.ids()));
+    let z = attend(&attn.attn_transform1, [&a, &k, &v], a2w, &tables.table, &tables.index_a2w, attn.shift.then(|| tables.mask_a2w.ids()));
     let w2a = Dims { windows, heads, n_q: n_s, n_k: n_a, d, d_v: d };
-    let y = attend(&attn.attn_transform2, [&q, &a, &z], w2a, (&tables.table, &tables.biases), &tables.index_w2a, attn.shift.then(|| tables.mask_w2a.ids()));
+    let y = attend(&attn.attn_transform2, [&q, &a, &z], w2a, &tables.table, &tables.index_w2a, attn.shift.then(|| tables.mask_w2a.ids()));
     (y, grid)
 }
 
@@ -120,12 +120,12 @@ fn attend(
     transform: &AffineTransform,
     [q, k, v]: [&[f32]; 3],
     dims: Dims,
-    (table, biases): (&Tensor<2>, &BiasCache),
+    table: &CoordTable,
     index: &Tensor<1, Int>,
     ids: Option<RegionIds<'_>>,
 ) -> Vec<f32> {
     let scale = floats(transform.temperature().into_data());
-    let entries = entries_by_head(transform.cached_bias_per_entry(table, biases));
+    let entries = entries_by_head(transform.cached_bias_per_entry(table));
     let index = index_values(index.clone());
     attend_slices(Operands { q, k, v, entries: &entries, index: &index, scale: &scale }, dims, ids)
 }

@@ -81,8 +81,8 @@ impl AnchorStripeAttention {
             true => (Some(&tables.mask_a2w), Some(&tables.mask_w2a)),
             false => (None, None),
         };
-        let bias1 = self.attn_transform1.cached_bias_per_entry(&tables.table, &tables.biases);
-        let bias2 = self.attn_transform2.cached_bias_per_entry(&tables.table, &tables.biases);
+        let bias1 = self.attn_transform1.cached_bias_per_entry(&tables.table);
+        let bias2 = self.attn_transform2.cached_bias_per_entry(&tables.table);
         let z = self.attn_transform1.forward(anchor.clone(), k, v, bias1, tables.index_a2w.clone(), mask_a2w);
         let y = self.attn_transform2.forward(q, anchor, z, bias2, tables.index_w2a.clone(), mask_w2a);
 

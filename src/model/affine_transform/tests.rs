@@ -153,23 +153,23 @@ fn cpu_kernel_matches_its_plain_ops_twin() {
 /// is left alone under autodiff (where the bias must stay in the graph).
 #[test]
 fn per_entry_biases_are_computed_once_per_transform() {
-    use crate::model::tables::BiasCache;
+    use crate::model::tables::CoordTable;
     let device = Device::flex();
-    let (transform, table, _) = setup(&device);
+    let (transform, coords, _) = setup(&device);
     let other = AffineTransformConfig::new(transform.num_heads()).init(&device);
-    let cache = BiasCache::default();
-    let first = transform.cached_bias_per_entry(&table, &cache);
-    first.clone().into_data().assert_approx_eq::<f32>(&transform.bias_per_entry(table.clone()).into_data(), Tolerance::default());
-    let again = transform.cached_bias_per_entry(&table, &cache);
+    let table = CoordTable::new(coords.clone());
+    let first = transform.cached_bias_per_entry(&table);
+    first.clone().into_data().assert_approx_eq::<f32>(&transform.bias_per_entry(coords).into_data(), Tolerance::default());
+    let again = transform.cached_bias_per_entry(&table);
     assert_eq!(again.into_data(), first.clone().into_data());
-    assert_eq!(cache.len(), 1);
-    let theirs = other.cached_bias_per_entry(&table, &cache);
-    assert_eq!(cache.len(), 2);
+    assert_eq!(table.biases.len(), 1);
+    let theirs = other.cached_bias_per_entry(&table);
+    assert_eq!(table.biases.len(), 2);
     assert_ne!(theirs.into_data(), first.into_data(), "another transform's weights give another bias");
 
     let autodiff = device.clone().autodiff();
-    let (transform, table, _) = setup(&autodiff);
-    let fresh = BiasCache::default();
-    let _ = transform.cached_bias_per_entry(&table, &fresh);
-    assert!(fresh.is_empty(), "nothing cached under autodiff");
+    let (transform, coords, _) = setup(&autodiff);
+    let fresh = CoordTable::new(coords);
+    let _ = transform.cached_bias_per_entry(&fresh);
+    assert!(fresh.biases.is_empty(), "nothing cached under autodiff");
 }

@@ -1,5 +1,5 @@
-//! [`BiasCache`]: the per-entry relative-position biases computed from one coordinate table,
-//! kept with the table.
+//! [`CoordTable`]: a coordinate table and, in its [`BiasCache`], the per-entry
+//! relative-position biases computed from it, so that the two travel together.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,6 +16,22 @@ use burn::tensor::Tensor;
 /// parameter's id, which an optimiser step keeps, so the bias is cached only outside autodiff
 /// (the caller decides), and tables must not outlive a change of weights (they are built per
 /// restore).
+/// A log-spaced relative-coordinate table and the biases the transforms computed from it.
+#[derive(Debug, Clone)]
+pub struct CoordTable {
+    /// The coordinates, `[T, 2]`.
+    pub coords: Tensor<2>,
+    /// The per-entry biases computed from `coords`, by transform.
+    pub biases: BiasCache,
+}
+
+impl CoordTable {
+    /// A table with no bias computed yet.
+    pub fn new(coords: Tensor<2>) -> Self {
+        Self { coords, biases: BiasCache::default() }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct BiasCache(Arc<Mutex<HashMap<ParamId, Tensor<2>>>>);
 

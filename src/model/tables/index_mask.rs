@@ -3,7 +3,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::bias_cache::BiasCache;
+use super::bias_cache::CoordTable;
 use super::coords::{IndexDirection, coords_table, relative_position_index};
 use super::shift_mask::{ShiftMask, region_ids};
 use crate::Size;
@@ -60,10 +60,8 @@ pub struct WindowTables {
     pub window_size: usize,
     /// Cyclic shift of the shifted blocks (`window_size / 2`).
     pub shift_size: usize,
-    /// Log-spaced relative coordinates, `[(2ws - 1)^2, 2]`.
-    pub table: Tensor<2>,
-    /// The per-entry biases computed from `table`, by transform.
-    pub biases: BiasCache,
+    /// Log-spaced relative coordinates, `[(2ws - 1)^2, 2]`, with their biases.
+    pub table: CoordTable,
     /// Index into `table` for each (query, key) pair, `[ws^2 * ws^2]`.
     pub index: Tensor<1, Int>,
     /// Shift mask of the shifted blocks (full: `[nW, ws^2, ws^2]`).
@@ -81,10 +79,9 @@ pub struct StripeTables {
     pub anchor_shift: [usize; 2],
     /// Shape of the coordinate table before flattening.
     pub table_dims: [usize; 2],
-    /// Log-spaced relative coordinates, `[(s0 + a0 - 1) * (s1 + a1 - 1), 2]`.
-    pub table: Tensor<2>,
-    /// The per-entry biases computed from `table`, by transform (both of a block's).
-    pub biases: BiasCache,
+    /// Log-spaced relative coordinates, `[(s0 + a0 - 1) * (s1 + a1 - 1), 2]`, with the
+    /// biases of both of a block's transforms.
+    pub table: CoordTable,
     /// Index for anchor queries over stripe keys, `[N_anchor * N_stripe]`.
     pub index_a2w: Tensor<1, Int>,
     /// Index for stripe queries over anchor keys, `[N_stripe * N_anchor]`.
@@ -133,8 +130,7 @@ impl TableIndexMask {
         let window = WindowTables {
             window_size: ws,
             shift_size: ws / 2,
-            table: float_tensor(table, [dims[0] * dims[1], 2], device),
-            biases: BiasCache::default(),
+            table: CoordTable::new(float_tensor(table, [dims[0] * dims[1], 2], device)),
             index: int_tensor(
                 relative_position_index([ws, ws], 1, IndexDirection::WindowToAnchor),
                 [ws.pow(4)],
@@ -178,8 +174,7 @@ impl TableIndexMask {
             anchor_size,
             anchor_shift,
             table_dims,
-            table: float_tensor(table, [table_dims[0] * table_dims[1], 2], device),
-            biases: BiasCache::default(),
+            table: CoordTable::new(float_tensor(table, [table_dims[0] * table_dims[1], 2], device)),
             index_a2w: index(IndexDirection::AnchorToWindow),
             index_w2a: index(IndexDirection::WindowToAnchor),
             mask_a2w: ShiftMask::new(grid, anchor_ids.clone(), stripe_ids.clone()),

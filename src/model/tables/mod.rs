@@ -15,7 +15,7 @@
 //! - `index_mask`: the stripe geometry of an input size and [`TableIndexMask`], everything one
 //!   padded input size needs, built on the device.
 //! - `reference_buffers`: the same values under the reference's buffer names, for parity tests.
-//! - `bias_cache`: the per-entry biases computed from a coordinate table, kept beside it.
+//! - `bias_cache`: a coordinate table with the per-entry biases computed from it.
 
 mod bias_cache;
 mod coords;
@@ -23,7 +23,7 @@ mod index_mask;
 mod reference_buffers;
 mod shift_mask;
 
-pub use bias_cache::BiasCache;
+pub use bias_cache::{BiasCache, CoordTable};
 pub use coords::{IndexDirection, coords_table, relative_position_index};
 pub use index_mask::{StripeGeometry, StripeOrientation, StripeTables, TableIndexMask, WindowTables, stripe_geometry};
 pub use reference_buffers::{BufferValues, ReferenceBuffer};

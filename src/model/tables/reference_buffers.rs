@@ -46,9 +46,9 @@ impl TableIndexMask {
         let n = |s: [usize; 2]| s[0] * s[1];
         let (sh, sv) = (&self.horizontal, &self.vertical);
         let entries = [
-            ("table_w", table(&self.window.table, w_dims)),
-            ("table_sh", table(&sh.table, sh.table_dims)),
-            ("table_sv", table(&sv.table, sv.table_dims)),
+            ("table_w", table(&self.window.table.coords, w_dims)),
+            ("table_sh", table(&sh.table.coords, sh.table_dims)),
+            ("table_sv", table(&sv.table.coords, sv.table_dims)),
             ("index_w", index(&self.window.index, ws * ws, ws * ws)),
             ("index_sh_a2w", index(&sh.index_a2w, n(sh.anchor_size), n(sh.geometry.size))),
             ("index_sh_w2a", index(&sh.index_w2a, n(sh.geometry.size), n(sh.anchor_size))),
