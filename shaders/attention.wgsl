@@ -1,11 +1,13 @@
-// Fused attention: out = softmax(q kᵀ + bias[index] + mask) v, flash style, for one block of
+// Fused attention: out = softmax(q kᵀ + bias + mask) v, flash style, for one block of
 // queries of one (window, head) per workgroup. Paired with src/model/gpu_attention.rs, which fills
 // in the constants below and launches it; its plain-ops twin is affine_transform::attend_plain.
 //
 // - q, k: [B', heads, n, D], q already normalised and scaled by the head's temperature,
 //   k normalised; v: [B', heads, n_k, DV]; windows run fastest in B' (window = b % windows).
-// - bias: per_entry[index[i * n_k + j] * heads + h], per_entry [T, heads], index [n_q * n_k]
-//   (n_k a multiple of 4: the index is read four keys at a time).
+// - bias: per_entry[entry(i, j) * heads + h], per_entry [T, heads], with the relative-position
+//   entry computed, not read: entry(i, j) = query_part(i) - key_part(j) (RelativeIndex in
+//   src/model/tables/coords.rs), query_part(i) = (i / q_cols) * row_width + i % q_cols + base
+//   and key_part(j) = (j / k_cols) * row_width + j % k_cols; n_k a multiple of 4.
 // - mask: MASK_VALUE where the query's and the key's region ids differ (ids: the query ids
 //   [windows, n_q] then the key ids [windows, n_k], one buffer: WebGPU refuses two writable
 //   bindings of one range, and the two are often one tensor); no mask tensor.
@@ -13,7 +15,8 @@
 //   and output row each (online softmax). K and V come through workgroup memory, BK keys at a
 //   time, as vec4s of channels (zero-padded to D4 and DV4 of them), so that every key row read is
 //   used Q times; four keys are scored and folded in together. No score map is ever written.
-//   Workgroup memory: BK * (D4 + DV4) * 16 + BK * 4 + 20 bytes, within WebGPU's 16 KiB.
+//   Each key's part of the entry comes through workgroup memory with it.
+//   Workgroup memory: BK * (D4 + DV4) * 16 + BK * 8 + 36 bytes, within WebGPU's 16 KiB.
 // f32 only; no optional feature. Every binding is read_write: Burn's memory pool places tensors
 // in shared buffers, and WebGPU refuses one buffer bound both read-only and writable in a dispatch.
 
@@ -36,16 +39,19 @@ struct Params {
     heads: u32,
     windows: u32,
     masked: u32,
+    q_cols: u32,
+    k_cols: u32,
+    row_width: u32,
+    base: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> q: array<f32>;
 @group(0) @binding(1) var<storage, read_write> k: array<f32>;
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;
 @group(0) @binding(3) var<storage, read_write> per_entry: array<f32>;
-@group(0) @binding(4) var<storage, read_write> index: array<vec4<i32>>;
-@group(0) @binding(5) var<storage, read_write> ids: array<i32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
-@group(0) @binding(7) var<storage, read_write> params: Params;
+@group(0) @binding(4) var<storage, read_write> ids: array<i32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> params: Params;
 
 // The parameters, loaded once per workgroup: a value from workgroupUniformLoad is uniform, as
 // the tile loop's bound must be for its barriers (a load from read_write storage is not).
@@ -54,6 +60,8 @@ var<workgroup> shared_params: Params;
 var<workgroup> k_tile: array<vec4<f32>, BK * D4>;
 var<workgroup> v_tile: array<vec4<f32>, BK * DV4>;
 var<workgroup> id_tile: array<vec4<i32>, BK / 4u>;
+// Key j's part of the relative-position entry, at [j / 4][j % 4].
+var<workgroup> part_tile: array<vec4<i32>, BK / 4u>;
 
 // Workgroup (query block, b, h): x the query block, y the batch item b, z the head h.
 @compute @workgroup_size(BQ)
@@ -72,12 +80,12 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
     let window = b % p.windows;
 
     // Rows past the last query compute on a copy of it (they share the barriers), write nothing.
-    var rows: array<u32, Q>;
     var qv: array<vec4<f32>, Q * D4>;
     var q_ids: array<i32, Q>;
+    var q_parts: array<i32, Q>;
     for (var r = 0u; r < Q; r++) {
         let row = min(group.x * BQ * Q + r * BQ + lane, n_q - 1u);
-        rows[r] = row;
+        q_parts[r] = i32((row / p.q_cols) * p.row_width + row % p.q_cols + p.base);
         let at = (item * n_q + row) * D;
         for (var c = 0u; c < D4; c++) {
             var x = vec4<f32>(0.0);
@@ -127,16 +135,21 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
             }
             v_tile[i] = x;
         }
-        if masked {
-            for (var i = lane; i < BK / 4u; i += BQ) {
-                var key_ids = vec4<i32>(0);
-                for (var e = 0u; e < 4u; e++) {
-                    if 4u * i + e < count {
-                        key_ids[e] = ids[key_ids_at + start + 4u * i + e];
+        // A key past the last gets part 0: its entry stays inside the table (entry(i, 0)).
+        for (var i = lane; i < BK / 4u; i += BQ) {
+            var key_ids = vec4<i32>(0);
+            var parts = vec4<i32>(0);
+            for (var e = 0u; e < 4u; e++) {
+                let key = start + 4u * i + e;
+                if 4u * i + e < count {
+                    parts[e] = i32((key / p.k_cols) * p.row_width + key % p.k_cols);
+                    if masked {
+                        key_ids[e] = ids[key_ids_at + key];
                     }
                 }
-                id_tile[i] = key_ids;
             }
+            part_tile[i] = parts;
+            id_tile[i] = key_ids;
         }
         workgroupBarrier();
 
@@ -156,10 +169,11 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
             }
             let live = vec4<u32>(j, j + 1u, j + 2u, j + 3u) < vec4<u32>(count);
             let key_ids4 = id_tile[j / 4u];
+            let key_parts4 = part_tile[j / 4u];
             var weights: array<vec4<f32>, Q>;
             var rescale: array<f32, Q>;
             for (var r = 0u; r < Q; r++) {
-                let entries = index[(rows[r] * n_k + start + j) / 4u];
+                let entries = vec4<i32>(q_parts[r]) - key_parts4;
                 var logits = s[r] + vec4<f32>(
                     per_entry[u32(entries.x) * heads + h],
                     per_entry[u32(entries.y) * heads + h],

@@ -10,7 +10,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::tables::{CoordTable, ShiftMask};
+use super::tables::{CoordTable, PositionIndex, ShiftMask};
 use super::{cpu_attention, gpu_attention, kernels};
 
 /// Upper bound of the logit scale, `ln(1 / 0.01)`: the temperature is at most 100.
@@ -141,7 +141,7 @@ impl AffineTransform {
     /// - k: `[B * nW, heads, n_k, d]`
     /// - v: `[B * nW, heads, n_k, d_v]`
     /// - per_entry: `[T, heads]` ([`AffineTransform::cached_bias_per_entry`] of the table);
-    ///   index: `[n_q * n_k]`
+    ///   index: `n_q x n_k` entries into it
     /// - output: `[B * nW, heads, n_q, d_v]`
     pub fn forward(
         &self,
@@ -149,20 +149,20 @@ impl AffineTransform {
         k: Tensor<4>,
         v: Tensor<4>,
         per_entry: Tensor<2>,
-        index: Tensor<1, Int>,
+        index: &PositionIndex,
         mask: Option<&ShiftMask>,
     ) -> Tensor<4> {
         let [_, _, n_q, _] = q.dims();
         let n_k = k.dims()[2];
         let q = l2_normalize(q) * self.temperature();
         let k = l2_normalize(k);
-        if kernels::fused_gpu(&q.device()) && gpu_attention::unsupported(&q, &v, &index).is_none() {
-            return gpu_attention::attend(q, k, v, per_entry, index, mask.map(ShiftMask::ids));
+        if kernels::fused_gpu(&q.device()) && gpu_attention::unsupported(&q, &v, index.rule()).is_none() {
+            return gpu_attention::attend(q, k, v, per_entry, index.rule(), mask.map(ShiftMask::ids));
         }
         if kernels::fused_cpu(&q.device()) {
-            return cpu_attention::attend(q, k, v, per_entry, index, mask.map(ShiftMask::ids));
+            return cpu_attention::attend(q, k, v, per_entry, index.values(), mask.map(ShiftMask::ids));
         }
-        attend_plain(q, k, v, gather_bias(per_entry, index, n_q, n_k), mask)
+        attend_plain(q, k, v, gather_bias(per_entry, index.tensor(), n_q, n_k), mask)
     }
 }
 

@@ -63,16 +63,15 @@ pub struct Operands<'a> {
 /// - per_entry: `[T, heads]`; index: `[n_q * n_k]`, values in `0..T`
 /// - ids: `[nW, n_q]` and `[nW, n_k]`
 /// - output: `[B * nW, heads, n_q, d_v]`
-pub fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, per_entry: Tensor<2>, index: Tensor<1, Int>, ids: Option<RegionIds<'_>>) -> Tensor<4> {
+pub fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, per_entry: Tensor<2>, index: &[u32], ids: Option<RegionIds<'_>>) -> Tensor<4> {
     let device = q.device();
     let [windows, heads, n_q, d] = q.dims();
     let [_, _, n_k, d_v] = v.dims();
     let dims = Dims { windows, heads, n_q, n_k, d, d_v };
     let entries = entries_by_head(per_entry);
-    let index = index_values(index);
     let scale = vec![1.0; heads];
     let (q, k, v) = (floats(q.into_data()), floats(k.into_data()), floats(v.into_data()));
-    let operands = Operands { q: &q, k: &k, v: &v, entries: &entries, index: &index, scale: &scale };
+    let operands = Operands { q: &q, k: &k, v: &v, entries: &entries, index, scale: &scale };
     let out = attend_slices(operands, dims, ids);
     Tensor::from_data(TensorData::new(out, [windows, heads, n_q, d_v]), &device)
 }

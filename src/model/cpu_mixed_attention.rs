@@ -8,15 +8,15 @@
 //! The plain-ops twin is [`MixedAttention::forward`]'s path through
 //! [`super::window_attention`] and [`super::stripe_attention`]; the tests compare the two.
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 
 use super::affine_transform::AffineTransform;
-use super::cpu_attention::{Dims, Operands, RegionIds, attend_slices, entries_by_head, floats, index_values};
+use super::cpu_attention::{Dims, Operands, RegionIds, attend_slices, entries_by_head, floats};
 use super::cpu_windows::{Channels, WindowGrid, gather, scatter};
 use super::intermediates::{Probe, record_map};
 use super::mixed_attention::MixedAttention;
 use super::stripe_attention::AnchorStripeAttention;
-use super::tables::{CoordTable, StripeTables, TableIndexMask, WindowTables};
+use super::tables::{CoordTable, PositionIndex, StripeTables, TableIndexMask, WindowTables};
 use super::window_attention::WindowAttention;
 use crate::Size;
 
@@ -121,13 +121,12 @@ fn attend(
     [q, k, v]: [&[f32]; 3],
     dims: Dims,
     table: &CoordTable,
-    index: &Tensor<1, Int>,
+    index: &PositionIndex,
     ids: Option<RegionIds<'_>>,
 ) -> Vec<f32> {
     let scale = floats(transform.temperature().into_data());
     let entries = entries_by_head(transform.cached_bias_per_entry(table));
-    let index = index_values(index.clone());
-    attend_slices(Operands { q, k, v, entries: &entries, index: &index, scale: &scale }, dims, ids)
+    attend_slices(Operands { q, k, v, entries: &entries, index: index.values(), scale: &scale }, dims, ids)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

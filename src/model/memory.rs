@@ -3,14 +3,16 @@
 //!
 //! The estimate counts f32 values of the tensors alive at the widest point of a block: the
 //! token stream and its copies (input, normalised, residual), qkv, the MLP hidden layer, and
-//! the index tables of the tile shape (i32, `N x N` per window and per stripe direction, shared
-//! by every block), and what attention holds, which depends on its path ([`AttentionPath`]):
-//! - the plain ops hold a gathered bias and three maps per window and head (logits, logits +
-//!   bias + mask, softmax), `tokens x heads x N` floats, which grow with the tile;
-//! - the fused WGSL kernel reads the per-entry bias table through the index tables: nothing
-//!   `N x N` per call;
-//! - the fused CPU route does the same, and holds a branch's q, k and v gathered into window
-//!   layout beside the projection (`1.5 C` floats per token).
+//! what attention holds, which depends on its path ([`AttentionPath`]):
+//! - the plain ops hold the index tables of the tile shape (i32, `N x N` per window and per
+//!   stripe direction, shared by every block), a gathered bias and three maps per window and
+//!   head (logits, logits + bias + mask, softmax), `tokens x heads x N` floats, which grow with
+//!   the tile;
+//! - the fused WGSL kernel computes each relative-position entry from the token positions and
+//!   reads the per-entry bias table: no index table, nothing `N x N` per call;
+//! - the fused CPU route reads the per-entry bias through the index tables (on the host) and
+//!   holds a branch's q, k and v gathered into window layout beside the projection (`1.5 C`
+//!   floats per token).
 //!
 //! After the body, the tail holds the stream and its high-resolution maps, one band of rows at
 //! a time ([`super::tail`]); the peak is the wider of the two points.
@@ -32,12 +34,12 @@ const F32: u64 = 4;
 /// How attention runs in a forward, which decides what it holds besides the token stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttentionPath {
-    /// The fused CPU route (`cpu_mixed_attention`, on flex): like the WGSL kernel it reads the
-    /// per-entry bias through the index tables and holds nothing N x N; each branch's q, k and
-    /// v are gathered out of the projection into window layout beside it.
+    /// The fused CPU route (`cpu_mixed_attention`, on flex): reads the per-entry bias through
+    /// the index tables and holds nothing else N x N; each branch's q, k and v are gathered out
+    /// of the projection into window layout beside it.
     FusedCpu,
-    /// The fused WGSL kernel (`gpu_attention`, on wgpu and WebGPU): reads the per-entry bias
-    /// table through the index table; nothing N x N per call.
+    /// The fused WGSL kernel (`gpu_attention`, on wgpu and WebGPU): computes the relative-position
+    /// entries and reads the per-entry bias table; nothing N x N, no index table.
     FusedGpu,
     /// Burn's attention op (autodiff, `--plain`, heads past the WGSL kernel's width): a
     /// gathered bias per call and three maps per window and head.
@@ -89,10 +91,14 @@ impl GrlConfig {
         let heads_s = self.num_heads_stripe.iter().copied().max().unwrap_or(0) as u64;
 
         // The index tables of the tile shape, i32, shared by every block: the window's
-        // [N * N], and per stripe orientation the a2w and w2a ones [stripe * anchors].
+        // [N * N], and per stripe orientation the a2w and w2a ones [stripe * anchors]. The
+        // WGSL kernel computes the entries instead.
         let window_index = ws2 * ws2;
         let stripe_index = stripe_area * stripe_area / df2;
-        let tables = window_index + 4 * stripe_index;
+        let tables = match attention {
+            AttentionPath::FusedGpu => 0,
+            AttentionPath::Plain | AttentionPath::FusedCpu => window_index + 4 * stripe_index,
+        };
         // One gathered bias per call: [heads, N, N] for windows, [heads, stripe, anchors].
         let bias = (heads_w * window_index).max(heads_s * stripe_index);
         // One map per window token holds ws² logits per head; per stripe token an anchor map
@@ -112,7 +118,8 @@ impl GrlConfig {
         // (with its halos) at a time.
         let span = self.tail_band_span(batch, tile.height, tile.width) as u64;
         let tail = span * self.tail_bytes_per_row(batch, tile.width) / F32;
-        let largest = [attention_buffer, window_index.max(stripe_index), qkv, mlp, tail / 2].into_iter().max().unwrap();
+        let index_buffer = if tables == 0 { 0 } else { window_index.max(stripe_index) };
+        let largest = [attention_buffer, index_buffer, qkv, mlp, tail / 2].into_iter().max().unwrap();
         MemoryEstimate {
             peak_bytes: F32 * (tables + (stream + qkv + mlp + attention).max(stream + tail)),
             largest_buffer_bytes: F32 * largest,
@@ -162,9 +169,10 @@ mod tests {
             let [small, large] = [128, 256].map(|side| config.memory_estimate(1, Size::square(side), path).peak_bytes);
             (4 * small - large) / 3
         };
-        // Index tables: the window's 256², four stripe ones of 8192 x 512.
+        // Index tables: the window's 256², four stripe ones of 8192 x 512; the WGSL kernel
+        // computes the entries and holds none.
         let tables = 4 * (256 * 256 + 4 * 8192 * 512);
-        assert_eq!(fixed(FusedGpu), tables);
+        assert_eq!(fixed(FusedGpu), 0);
         assert_eq!(fixed(FusedCpu), tables);
         let [plain, cpu, gpu] = [Plain, FusedCpu, FusedGpu].map(|p| config.memory_estimate(1, Size::square(256), p).peak_bytes);
         assert!(plain > 3 * cpu && cpu > gpu, "plain {plain}, fused CPU {cpu}, fused GPU {gpu}");

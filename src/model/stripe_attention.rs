@@ -83,8 +83,8 @@ impl AnchorStripeAttention {
         };
         let bias1 = self.attn_transform1.cached_bias_per_entry(&tables.table);
         let bias2 = self.attn_transform2.cached_bias_per_entry(&tables.table);
-        let z = self.attn_transform1.forward(anchor.clone(), k, v, bias1, tables.index_a2w.clone(), mask_a2w);
-        let y = self.attn_transform2.forward(q, anchor, z, bias2, tables.index_w2a.clone(), mask_w2a);
+        let z = self.attn_transform1.forward(anchor.clone(), k, v, bias1, &tables.index_a2w, mask_a2w);
+        let y = self.attn_transform2.forward(q, anchor, z, bias2, &tables.index_w2a, mask_w2a);
 
         let x = window_reverse(merge_heads(y), stripe, size);
         roll_spatial(x, signed(tables.geometry.shift, 1)).reshape([b, l, c3 / 3])

@@ -126,7 +126,7 @@ impl WindowAttention {
         let x = roll_spatial(qkv.reshape([b, size.height, size.width, c3]), [-shift, -shift]);
         let [q, k, v] = split_qkv(window_partition(x, [ws, ws]), self.num_heads);
         let mask = self.shift.then_some(&tables.mask);
-        let out = self.attn_transform.forward(q, k, v, self.attn_transform.cached_bias_per_entry(&tables.table), tables.index.clone(), mask);
+        let out = self.attn_transform.forward(q, k, v, self.attn_transform.cached_bias_per_entry(&tables.table), &tables.index, mask);
         let x = window_reverse(merge_heads(out), [ws, ws], size);
         roll_spatial(x, [shift, shift]).reshape([b, l, c3 / 3])
     }

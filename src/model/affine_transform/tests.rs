@@ -40,6 +40,13 @@ fn setup(device: &Device) -> (AffineTransform, Tensor<2>, Tensor<1, Int>) {
     (transform, table, index)
 }
 
+/// A coordinate table of 2 x 2 windows (9 random entries) and the index into it.
+fn window_index(device: &Device) -> (Tensor<2>, PositionIndex) {
+    use crate::model::tables::RelativeIndex;
+    let table = Tensor::<2>::random([9, 2], Distribution::Uniform(-1.0, 1.0), device);
+    (table, PositionIndex::new(RelativeIndex { query: [2, 2], key: [2, 2] }, device))
+}
+
 #[test]
 fn temperature_is_clamped_at_100() {
     let device = Device::flex();
@@ -75,23 +82,20 @@ fn summation_order() -> Tolerance<f32> {
 fn forward_matches_the_naive_computation() {
     use crate::model::tables::{ShiftMask, region_ids};
     let device = Device::flex();
-    let (transform, table, _) = setup(&device);
+    let (transform, _, _) = setup(&device);
     // 2 images of a 3 x 4 window partition, windows of 2 x 2 tokens shifted by 1: every
     // case of the interior / last column / last row split.
     let (images, windows) = (2, 12);
     let ids = region_ids(crate::Size { height: 6, width: 8 }, [2, 2], [1, 1]);
     let ids_t = Tensor::<2, Int>::from_data(TensorData::new(ids, [windows, 4]), &device);
     let mask = ShiftMask::new([3, 4], ids_t.clone(), ids_t);
-    let index = Tensor::<1, Int>::from_data(
-        TensorData::new((0..16).map(|i| (i * 7 % 5) as i64).collect::<Vec<_>>(), [16]),
-        &device,
-    );
+    let (table, index) = window_index(&device);
     let q = Tensor::<4>::random([images * windows, 2, 4, 5], Distribution::Normal(0.0, 1.0), &device);
     let k = Tensor::<4>::random([images * windows, 2, 4, 5], Distribution::Normal(0.0, 1.0), &device);
     let v = Tensor::<4>::random([images * windows, 2, 4, 6], Distribution::Normal(0.0, 1.0), &device);
-    let bias = transform.bias(table.clone(), index.clone(), 4, 4);
+    let bias = transform.bias(table.clone(), index.tensor(), 4, 4);
     for shift in [None, Some(&mask)] {
-        let got = transform.forward(q.clone(), k.clone(), v.clone(), transform.bias_per_entry(table.clone()), index.clone(), shift);
+        let got = transform.forward(q.clone(), k.clone(), v.clone(), transform.bias_per_entry(table.clone()), &index, shift);
         let expected = naive(&transform, q.clone(), k.clone(), v.clone(), bias.clone(), shift.map(|m| m.full()));
         assert_eq!(got.dims(), [images * windows, 2, 4, 6]);
         got.into_data().assert_approx_eq::<f32>(&expected.into_data(), summation_order());
@@ -102,19 +106,16 @@ fn forward_matches_the_naive_computation() {
 fn single_row_and_single_column_partitions() {
     use crate::model::tables::{ShiftMask, region_ids};
     let device = Device::flex();
-    let (transform, table, _) = setup(&device);
-    let index = Tensor::<1, Int>::from_data(
-        TensorData::new((0..16).map(|i| (i % 5) as i64).collect::<Vec<_>>(), [16]),
-        &device,
-    );
-    let bias = transform.bias(table.clone(), index.clone(), 4, 4);
+    let (transform, _, _) = setup(&device);
+    let (table, index) = window_index(&device);
+    let bias = transform.bias(table.clone(), index.tensor(), 4, 4);
     for (input, grid) in [([2, 8], [1, 4]), ([6, 2], [3, 1]), ([2, 2], [1, 1])] {
         let windows = grid[0] * grid[1];
         let ids = region_ids(crate::Size { height: input[0], width: input[1] }, [2, 2], [1, 1]);
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [windows, 4]), &device);
         let mask = ShiftMask::new(grid, ids.clone(), ids);
         let q = Tensor::<4>::random([windows, 2, 4, 3], Distribution::Normal(0.0, 1.0), &device);
-        let got = transform.forward(q.clone(), q.clone(), q.clone(), transform.bias_per_entry(table.clone()), index.clone(), Some(&mask));
+        let got = transform.forward(q.clone(), q.clone(), q.clone(), transform.bias_per_entry(table.clone()), &index, Some(&mask));
         let expected = naive(&transform, q.clone(), q.clone(), q, bias.clone(), Some(mask.full()));
         got.into_data().assert_approx_eq::<f32>(&expected.into_data(), summation_order());
     }
@@ -138,11 +139,11 @@ fn cpu_kernel_matches_its_plain_ops_twin() {
     let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
     let (q, k, v) = (random([2 * windows, heads, n_q, 8]), random([2 * windows, heads, n_k, 8]), random([2 * windows, heads, n_k, 5]));
     let per_entry = Tensor::<2>::random([entries, heads], Distribution::Uniform(0.0, 16.0), &device);
-    let index: Vec<i64> = (0..n_q * n_k).map(|i| (i * 7919 % entries) as i64).collect();
-    let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n_q * n_k]), &device);
+    let values: Vec<u32> = (0..n_q * n_k).map(|i| (i * 7919 % entries) as u32).collect();
+    let index = Tensor::<1, Int>::from_data(TensorData::new(values.iter().map(|&i| i64::from(i)).collect(), [n_q * n_k]), &device);
     let bias = per_entry.clone().select(0, index.clone()).reshape([n_q, n_k, heads]).permute([2, 0, 1]);
     for shift in [None, Some(&mask)] {
-        let fused = cpu_attention::attend(q.clone(), k.clone(), v.clone(), per_entry.clone(), index.clone(), shift.map(ShiftMask::ids));
+        let fused = cpu_attention::attend(q.clone(), k.clone(), v.clone(), per_entry.clone(), &values, shift.map(ShiftMask::ids));
         let plain = attend_plain(q.clone(), k.clone(), v.clone(), bias.clone(), shift);
         assert_eq!(fused.dims(), [2 * windows, heads, n_q, 5]);
         fused.into_data().assert_approx_eq::<f32>(&plain.into_data(), summation_order());

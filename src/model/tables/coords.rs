@@ -54,35 +54,85 @@ pub enum IndexDirection {
     AnchorToWindow,
 }
 
+/// The rule of a relative-position index: query token `(qh, qw)` of a `query` grid against key
+/// token `(kh, kw)` of a `key` grid (both starting at coordinate 0) has the entry
+/// `(qh - kh + key[0] - 1) * row_width + (qw - kw + key[1] - 1)` of a coordinate table with
+/// `row_width = query[1] + key[1] - 1` (reference `get_relative_position_index_simple`).
+///
+/// Being a rule rather than a table, it is what the WGSL kernel takes: it computes each entry
+/// from the token positions instead of reading an `n_q x n_k` table of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelativeIndex {
+    /// Query grid (height, width).
+    pub query: [usize; 2],
+    /// Key grid (height, width).
+    pub key: [usize; 2],
+}
+
+impl RelativeIndex {
+    /// The index into the [`coords_table`] of `window` and its anchor window `window / df`:
+    /// window tokens against anchor tokens, or the reverse. With `df = 1` this is Swin's
+    /// `(dh + w - 1) * (2w - 1) + (dw + w - 1)`.
+    pub fn new(window: [usize; 2], df: usize, direction: IndexDirection) -> Self {
+        let anchor = window.map(|w| w / df);
+        match direction {
+            IndexDirection::WindowToAnchor => Self { query: window, key: anchor },
+            IndexDirection::AnchorToWindow => Self { query: anchor, key: window },
+        }
+    }
+
+    /// Width of the table's rows, `query[1] + key[1] - 1`.
+    pub fn row_width(&self) -> usize {
+        self.query[1] + self.key[1] - 1
+    }
+
+    /// Entries of the table it indexes, `(query[0] + key[0] - 1) * row_width`.
+    pub fn table_len(&self) -> usize {
+        (self.query[0] + self.key[0] - 1) * self.row_width()
+    }
+
+    /// `(n_q, n_k)`: query and key token counts.
+    pub fn tokens(&self) -> (usize, usize) {
+        (self.query[0] * self.query[1], self.key[0] * self.key[1])
+    }
+
+    /// The entry of query token `i` against key token `j` (row-major token numbers) is
+    /// `query_part(i) - key_part(j)`: the two halves of the rule, which the kernel computes once
+    /// per query row and once per key.
+    pub fn query_part(&self, i: usize) -> usize {
+        let w = self.row_width();
+        (i / self.query[1]) * w + i % self.query[1] + (self.key[0] - 1) * w + self.key[1] - 1
+    }
+
+    /// See [`RelativeIndex::query_part`].
+    pub fn key_part(&self, j: usize) -> usize {
+        (j / self.key[1]) * self.row_width() + j % self.key[1]
+    }
+
+    /// The whole index, `[n_q * n_k]`, row-major: what the plain ops and the CPU kernel read.
+    pub fn values(&self) -> Vec<u32> {
+        let (n_q, n_k) = self.tokens();
+        let keys: Vec<usize> = (0..n_k).map(|j| self.key_part(j)).collect();
+        let mut out = Vec::with_capacity(n_q * n_k);
+        for i in 0..n_q {
+            let row = self.query_part(i);
+            out.extend(keys.iter().map(|&key| (row - key) as u32));
+        }
+        out
+    }
+}
+
 /// Index of each (query, key) token pair into the flattened [`coords_table`] of `window` and
-/// its anchor window `window / df`; both token sets start at coordinate 0 (reference
-/// `get_relative_position_index_simple`). With `a = window / df` and row width
-/// `a1 + w1 - 1`:
+/// its anchor window `window / df` ([`RelativeIndex`] written out). With `a = window / df` and
+/// row width `a1 + w1 - 1`:
 /// - window to anchor: `(wh - ah + a0 - 1) * (a1 + w1 - 1) + (ww - aw + a1 - 1)`
 /// - anchor to window: `(ah - wh + w0 - 1) * (a1 + w1 - 1) + (aw - ww + w1 - 1)`
-///
-/// With `df = 1` this is Swin's `(dh + w - 1) * (2w - 1) + (dw + w - 1)`.
 ///
 /// # Shapes
 ///
 /// - output: `[w0 * w1, a0 * a1]` (window to anchor) or `[a0 * a1, w0 * w1]`, row-major.
 pub fn relative_position_index(window: [usize; 2], df: usize, direction: IndexDirection) -> Vec<i64> {
-    let w = window.map(|w| w as i64);
-    let a = window.map(|w| (w / df) as i64);
-    let row_width = a[1] + w[1] - 1;
-    let tokens =
-        |size: [i64; 2]| -> Vec<(i64, i64)> { (0..size[0]).flat_map(|h| (0..size[1]).map(move |x| (h, x))).collect() };
-    let (rows, cols, offset) = match direction {
-        IndexDirection::WindowToAnchor => (tokens(w), tokens(a), [a[0] - 1, a[1] - 1]),
-        IndexDirection::AnchorToWindow => (tokens(a), tokens(w), [w[0] - 1, w[1] - 1]),
-    };
-    let mut out = Vec::with_capacity(rows.len() * cols.len());
-    for &(rh, rw) in &rows {
-        for &(ch, cw) in &cols {
-            out.push((rh - ch + offset[0]) * row_width + (rw - cw + offset[1]));
-        }
-    }
-    out
+    RelativeIndex::new(window, df, direction).values().into_iter().map(i64::from).collect()
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -135,5 +185,32 @@ mod tests {
         assert_eq!(a2w[0], 8);
         // All indices land inside the (2 + 1 - 1) x (4 + 2 - 1) table.
         assert!(w2a.iter().chain(&a2w).all(|&i| (0..10).contains(&i)));
+    }
+
+    #[test]
+    fn the_rule_agrees_with_the_written_out_formulas() {
+        // The formulas of the reference, written out for each direction, against the rule.
+        for (window, df) in [([2, 4], 2), ([8, 8], 1), ([4, 8], 2), ([6, 4], 2)] {
+            let (w, a) = (window.map(|x| x as i64), window.map(|x| (x / df) as i64));
+            let row_width = a[1] + w[1] - 1;
+            let tokens = |g: [i64; 2]| -> Vec<(i64, i64)> { (0..g[0]).flat_map(|h| (0..g[1]).map(move |x| (h, x))).collect() };
+            let mut w2a = vec![];
+            for &(wh, ww) in &tokens(w) {
+                for &(ah, aw) in &tokens(a) {
+                    w2a.push((wh - ah + a[0] - 1) * row_width + (ww - aw + a[1] - 1));
+                }
+            }
+            let mut a2w = vec![];
+            for &(ah, aw) in &tokens(a) {
+                for &(wh, ww) in &tokens(w) {
+                    a2w.push((ah - wh + w[0] - 1) * row_width + (aw - ww + w[1] - 1));
+                }
+            }
+            assert_eq!(relative_position_index(window, df, IndexDirection::WindowToAnchor), w2a);
+            assert_eq!(relative_position_index(window, df, IndexDirection::AnchorToWindow), a2w);
+            let rule = RelativeIndex::new(window, df, IndexDirection::AnchorToWindow);
+            assert_eq!(rule.table_len(), coords_table(window, [0, 0], df).0.len() / 2);
+            assert!(rule.values().iter().all(|&i| (i as usize) < rule.table_len()));
+        }
     }
 }

@@ -4,7 +4,8 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::bias_cache::CoordTable;
-use super::coords::{IndexDirection, coords_table, relative_position_index};
+use super::coords::{IndexDirection, RelativeIndex, coords_table};
+use super::position_index::PositionIndex;
 use super::shift_mask::{ShiftMask, region_ids};
 use crate::Size;
 use crate::model::config::GrlConfig;
@@ -63,7 +64,7 @@ pub struct WindowTables {
     /// Log-spaced relative coordinates, `[(2ws - 1)^2, 2]`, with their biases.
     pub table: CoordTable,
     /// Index into `table` for each (query, key) pair, `[ws^2 * ws^2]`.
-    pub index: Tensor<1, Int>,
+    pub index: PositionIndex,
     /// Shift mask of the shifted blocks (full: `[nW, ws^2, ws^2]`).
     pub mask: ShiftMask,
 }
@@ -83,9 +84,9 @@ pub struct StripeTables {
     /// biases of both of a block's transforms.
     pub table: CoordTable,
     /// Index for anchor queries over stripe keys, `[N_anchor * N_stripe]`.
-    pub index_a2w: Tensor<1, Int>,
+    pub index_a2w: PositionIndex,
     /// Index for stripe queries over anchor keys, `[N_stripe * N_anchor]`.
-    pub index_w2a: Tensor<1, Int>,
+    pub index_w2a: PositionIndex,
     /// Shift mask for anchor queries (full: `[nS, N_anchor, N_stripe]`).
     pub mask_a2w: ShiftMask,
     /// Shift mask for stripe queries (full: `[nS, N_stripe, N_anchor]`).
@@ -131,11 +132,7 @@ impl TableIndexMask {
             window_size: ws,
             shift_size: ws / 2,
             table: CoordTable::new(float_tensor(table, [dims[0] * dims[1], 2], device)),
-            index: int_tensor(
-                relative_position_index([ws, ws], 1, IndexDirection::WindowToAnchor),
-                [ws.pow(4)],
-                device,
-            ),
+            index: PositionIndex::new(RelativeIndex::new([ws, ws], 1, IndexDirection::WindowToAnchor), device),
             mask: ShiftMask::new([input_size.height / ws, input_size.width / ws], window_ids.clone(), window_ids),
         };
         let reversed = |a: [Option<usize>; 2]| [a[1], a[0]];
@@ -168,7 +165,7 @@ impl TableIndexMask {
         let grid = [input.height / size[0], input.width / size[1]];
         let stripe_ids = int_tensor(stripe_ids, [n_stripes, n_stripe], device);
         let anchor_ids = int_tensor(anchor_ids, [n_stripes, n_anchor], device);
-        let index = |direction| int_tensor(relative_position_index(size, df, direction), [n_stripe * n_anchor], device);
+        let index = |direction| PositionIndex::new(RelativeIndex::new(size, df, direction), device);
         StripeTables {
             geometry,
             anchor_size,

@@ -16,15 +16,18 @@
 //!   padded input size needs, built on the device.
 //! - `reference_buffers`: the same values under the reference's buffer names, for parity tests.
 //! - `bias_cache`: a coordinate table with the per-entry biases computed from it.
+//! - `position_index`: a relative-position index as its rule, its tables built on first use.
 
 mod bias_cache;
 mod coords;
 mod index_mask;
+mod position_index;
 mod reference_buffers;
 mod shift_mask;
 
 pub use bias_cache::{BiasCache, CoordTable};
-pub use coords::{IndexDirection, coords_table, relative_position_index};
+pub use coords::{IndexDirection, RelativeIndex, coords_table, relative_position_index};
+pub use position_index::PositionIndex;
 pub use index_mask::{StripeGeometry, StripeOrientation, StripeTables, TableIndexMask, WindowTables, stripe_geometry};
 pub use reference_buffers::{BufferValues, ReferenceBuffer};
 pub use shift_mask::{MASK_VALUE, ShiftMask, mask_from_ids, region_ids};

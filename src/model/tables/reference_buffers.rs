@@ -4,6 +4,7 @@
 use burn::tensor::{Int, Tensor};
 
 use super::index_mask::TableIndexMask;
+use super::position_index::PositionIndex;
 use super::shift_mask::ShiftMask;
 
 /// One of the reference's 13 buffers, flattened, for comparisons.
@@ -40,7 +41,7 @@ impl TableIndexMask {
             let n = dims[0] * dims[1] * 2;
             (vec![1, dims[0], dims[1], 2], BufferValues::Float(t.clone().reshape([n])))
         };
-        let index = |t: &Tensor<1, Int>, rows: usize, cols: usize| (vec![rows, cols], BufferValues::Int(t.clone()));
+        let index = |t: &PositionIndex, rows: usize, cols: usize| (vec![rows, cols], BufferValues::Int(t.tensor()));
         let ws = self.window.window_size;
         let w_dims = [2 * ws - 1, 2 * ws - 1];
         let n = |s: [usize; 2]| s[0] * s[1];
