@@ -87,12 +87,6 @@ pub fn entries_by_head(per_entry: Tensor<2>) -> Vec<f32> {
     floats(per_entry.swap_dims(0, 1).into_data())
 }
 
-/// An index table's values as u32.
-pub fn index_values(index: Tensor<1, Int>) -> Vec<u32> {
-    let values = index.into_data().convert::<i64>().try_into_vec::<i64>().expect("converted to i64");
-    values.into_iter().map(|i| u32::try_from(i).expect("index tables hold small non-negative values")).collect()
-}
-
 /// The kernel on slices: see [`attend`] and [`Operands`].
 pub fn attend_slices(operands: Operands<'_>, dims: Dims, ids: Option<RegionIds<'_>>) -> Vec<f32> {
     let Dims { windows, heads, n_q, n_k, d, d_v } = dims;
