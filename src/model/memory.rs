@@ -92,13 +92,11 @@ impl GrlConfig {
 
         // The index tables of the tile shape, i32, shared by every block: the window's
         // [N * N], and per stripe orientation the a2w and w2a ones [stripe * anchors]. The
-        // WGSL kernel computes the entries instead.
+        // WGSL kernel computes the entries instead and holds none.
         let window_index = ws2 * ws2;
         let stripe_index = stripe_area * stripe_area / df2;
-        let tables = match attention {
-            AttentionPath::FusedGpu => 0,
-            AttentionPath::Plain | AttentionPath::FusedCpu => window_index + 4 * stripe_index,
-        };
+        let holds_index = attention != AttentionPath::FusedGpu;
+        let tables = if holds_index { window_index + 4 * stripe_index } else { 0 };
         // One gathered bias per call: [heads, N, N] for windows, [heads, stripe, anchors].
         let bias = (heads_w * window_index).max(heads_s * stripe_index);
         // One map per window token holds ws² logits per head; per stripe token an anchor map
@@ -118,7 +116,7 @@ impl GrlConfig {
         // (with its halos) at a time.
         let span = self.tail_band_span(batch, tile.height, tile.width) as u64;
         let tail = span * self.tail_bytes_per_row(batch, tile.width) / F32;
-        let index_buffer = if tables == 0 { 0 } else { window_index.max(stripe_index) };
+        let index_buffer = if holds_index { window_index.max(stripe_index) } else { 0 };
         let largest = [attention_buffer, index_buffer, qkv, mlp, tail / 2].into_iter().max().unwrap();
         MemoryEstimate {
             peak_bytes: F32 * (tables + (stream + qkv + mlp + attention).max(stream + tail)),

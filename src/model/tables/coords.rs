@@ -123,15 +123,16 @@ impl RelativeIndex {
 }
 
 /// Index of each (query, key) token pair into the flattened [`coords_table`] of `window` and
-/// its anchor window `window / df` ([`RelativeIndex`] written out). With `a = window / df` and
-/// row width `a1 + w1 - 1`:
+/// its anchor window `window / df` ([`RelativeIndex`] written out, for the tests: the model
+/// reads a [`super::PositionIndex`]). With `a = window / df` and row width `a1 + w1 - 1`:
 /// - window to anchor: `(wh - ah + a0 - 1) * (a1 + w1 - 1) + (ww - aw + a1 - 1)`
 /// - anchor to window: `(ah - wh + w0 - 1) * (a1 + w1 - 1) + (aw - ww + w1 - 1)`
 ///
 /// # Shapes
 ///
 /// - output: `[w0 * w1, a0 * a1]` (window to anchor) or `[a0 * a1, w0 * w1]`, row-major.
-pub fn relative_position_index(window: [usize; 2], df: usize, direction: IndexDirection) -> Vec<i64> {
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) fn relative_position_index(window: [usize; 2], df: usize, direction: IndexDirection) -> Vec<i64> {
     RelativeIndex::new(window, df, direction).values().into_iter().map(i64::from).collect()
 }
 

@@ -26,11 +26,13 @@ mod reference_buffers;
 mod shift_mask;
 
 pub use bias_cache::{BiasCache, CoordTable};
-pub use coords::{IndexDirection, RelativeIndex, coords_table, relative_position_index};
+pub use coords::{IndexDirection, RelativeIndex, coords_table};
 pub use position_index::PositionIndex;
 pub use index_mask::{StripeGeometry, StripeOrientation, StripeTables, TableIndexMask, WindowTables, stripe_geometry};
 pub use reference_buffers::{BufferValues, ReferenceBuffer};
 pub use shift_mask::{MASK_VALUE, ShiftMask, mask_from_ids, region_ids};
 
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) use coords::relative_position_index;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) use index_mask::small_test_tables;

@@ -59,7 +59,8 @@ impl PositionIndex {
     }
 
     /// Whether the device tensor has been built.
-    pub fn has_tensor(&self) -> bool {
+    #[cfg(all(test, not(target_arch = "wasm32")))]
+    fn has_tensor(&self) -> bool {
         self.tensor.lock().map_or(true, |slot| slot.is_some())
     }
 }
