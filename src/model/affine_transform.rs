@@ -11,7 +11,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::tables::{CoordTable, PositionIndex, ShiftMask};
-use super::{cpu_attention, gpu_attention, kernels};
+use super::{cpu_attention, kernels};
 
 /// Upper bound of the logit scale, `ln(1 / 0.01)`: the temperature is at most 100.
 pub const MAX_LOGIT_SCALE: f64 = 4.605_170_185_988_091; // ln(100)
@@ -70,7 +70,7 @@ impl AffineTransformConfig {
 }
 
 /// L2-normalises the last axis like `F.normalize(x, dim=-1)`: `x / max(|x|, 1e-12)`.
-fn l2_normalize(x: Tensor<4>) -> Tensor<4> {
+pub fn l2_normalize(x: Tensor<4>) -> Tensor<4> {
     let norm = x.clone().square().sum_dim(3).sqrt().clamp_min(1e-12);
     x / norm
 }
@@ -130,10 +130,11 @@ impl AffineTransform {
 
     /// Cosine attention of `q` over `k`/`v` with this transform, window by window.
     ///
-    /// The temperature is folded into the normalised queries. Runs on the fused kernels where
-    /// they apply ([`cpu_attention`] on flex, [`gpu_attention`] on wgpu and WebGPU, which
-    /// gathers the bias from the per-entry table itself), else on Burn's attention op
-    /// ([`attend_plain`]) with a unit scale and the gathered bias as its additive `attn_bias`.
+    /// The temperature is folded into the normalised queries. Runs on the fused CPU kernel where
+    /// it applies ([`cpu_attention`] on flex), else on Burn's attention op ([`attend_plain`])
+    /// with a unit scale and the gathered bias as its additive `attn_bias`. On wgpu and WebGPU
+    /// the branches call the WGSL kernel themselves (`super::gpu_mixed_attention`), on operands
+    /// read straight out of the projection.
     ///
     /// # Shapes
     ///
@@ -156,9 +157,6 @@ impl AffineTransform {
         let n_k = k.dims()[2];
         let q = l2_normalize(q) * self.temperature();
         let k = l2_normalize(k);
-        if kernels::fused_gpu(&q.device()) && gpu_attention::unsupported(&q, &v, index.rule()).is_none() {
-            return gpu_attention::attend(q, k, v, per_entry, index.rule(), mask.map(ShiftMask::ids));
-        }
         if kernels::fused_cpu(&q.device()) {
             return cpu_attention::attend(q, k, v, per_entry, index.values(), mask.map(ShiftMask::ids));
         }

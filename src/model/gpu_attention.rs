@@ -1,14 +1,22 @@
-//! Fused attention on wgpu (natively and in the browser): `softmax(q kᵀ + bias + mask) v` for
-//! every (window, head) in one WGSL kernel, `shaders/attention.wgsl`, with the bias gathered from
-//! the per-entry table at relative-position entries computed from the token positions (no index
-//! table on the device) and the shift mask computed from region ids inside the kernel, an online
+//! Fused attention on wgpu (natively and in the browser): `softmax(t q̂ k̂ᵀ + bias + mask) v` for
+//! every (window, head) in one WGSL kernel, `shaders/attention.wgsl`: q and k l2-normalised as
+//! they are loaded and q scaled by its head's temperature `t`, the bias gathered from the
+//! per-entry table at relative-position entries computed from the token positions (no index
+//! table on the device), the shift mask computed from region ids inside the kernel, an online
 //! (flash-style) softmax, and K/V tiles in workgroup memory: no N x N map is read or written.
+//!
+//! The kernel reads its operands where they lie ([`Layout`] and [`WindowGrid`]): straight out of
+//! the projection's packed `[B, H * W, 3C]` output, through the roll and the window partition,
+//! and writes its rows back into a token map in place (`super::gpu_mixed_attention`), so that no
+//! rolled, partitioned, split, normalised or merged copy is made; [`attend`] takes window-layout
+//! tensors `[B', heads, n, d]` (the grid of one window).
 //!
 //! Burn's `attention` on wgpu goes to its fallback whenever there is a bias (GRL always has one):
 //! two matrix products and about nine passes over the `[windows x heads, N, N]` scores, 4 MiB per
 //! window and head for GRL's 32 x 32 windows. The plain-ops twin is
-//! [`super::affine_transform::attend_plain`]; the tests compare the two on the attention fixture
-//! and the parity suite runs whole models through this path on wgpu.
+//! [`super::affine_transform::attend_plain`] after [`super::affine_transform::l2_normalize`];
+//! the tests compare the two on the attention fixture and the parity suite runs whole models
+//! through this path on wgpu.
 //!
 //! Launched through Burn's backend extension on its CubeCL backend, as raw WGSL
 //! (`KernelSource`): f32 only, no optional WebGPU feature, at most [`MAX_HEAD_DIM`] channels per
@@ -17,13 +25,15 @@
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::wgpu::{CubeBackend, CubeTensor, KernelSource, SourceKernel, SourceTemplate, into_contiguous};
 use burn::backend::{Backend, Dispatch, backend_extension};
-use burn::tensor::{DType, Int, Shape, Tensor};
+use burn::tensor::{DType, Int, Tensor};
 use cubecl::prelude::KernelId;
 use cubecl::server::KernelArguments;
 use cubecl::{CubeCount, CubeDim};
 
 use super::cpu_attention::RegionIds;
+pub use super::cpu_windows::WindowGrid;
 use super::tables::RelativeIndex;
+use crate::Size;
 
 /// Most channels per head of q/k and of v: the kernel keeps a query row and an output row in
 /// registers. Released GRL models have 16 to 32.
@@ -34,36 +44,140 @@ const INVOCATIONS: usize = 64;
 const WORKGROUP_BYTES: usize = 16 << 10;
 /// WebGPU's default `maxComputeWorkgroupsPerDimension`.
 const MAX_WORKGROUPS: usize = 65_535;
+/// Bytes of the kernel's parameters (`Params` in the shader), which it keeps in workgroup memory.
+const PARAMS_BYTES: usize = 40 * 4;
+
+/// Where one operand's values lie in its buffer: channel `j` of head `h` of token `t` of window
+/// `w` of image `i` (on the operand's [`WindowGrid`]) is element
+/// `offset + i * image + position(w, t) * token + h * head + j`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub offset: usize,
+    pub image: usize,
+    pub token: usize,
+    pub head: usize,
+}
+
+impl Layout {
+    /// Heads in channels `offset + h * head_dim + j` of a token map `[B, H * W, stride]` of `size`.
+    pub fn map(size: Size, stride: usize, offset: usize, head_dim: usize) -> Self {
+        Layout { offset, image: size.area() * stride, token: stride, head: head_dim }
+    }
+
+    /// A window-layout tensor `[B', heads, n, d]`, each of its B' items an image of one window.
+    pub fn windows(heads: usize, n: usize, d: usize) -> Self {
+        Layout { offset: 0, image: heads * n * d, token: d, head: n * d }
+    }
+}
+
+/// One launch of the kernel: `items` (images times windows) times `heads` problems, the queries
+/// (and the output rows) on `query_grid`, the keys on `key_grid`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Call {
+    pub query_grid: WindowGrid,
+    pub key_grid: WindowGrid,
+    pub q: Layout,
+    pub k: Layout,
+    pub v: Layout,
+    pub out: Layout,
+    /// Which of the launch's source tensors q, k and v each read, numbered in order of first
+    /// use: `[0, 0, 0]` when the three are one tensor, `[0, 1, 1]` when k and v are.
+    pub sources: [usize; 3],
+    pub items: usize,
+    pub heads: usize,
+    /// Channels per head of q and k, and of v.
+    pub d: usize,
+    pub d_v: usize,
+    pub index: RelativeIndex,
+    /// With a shift mask: the windows its region ids cover (the mask of item b is b's modulo).
+    pub id_windows: Option<usize>,
+}
+
+impl Call {
+    /// A window-layout call: q `[B', heads, n_q, d]`, k `[B', heads, n_k, d]`, v and the output
+    /// `[B', heads, _, d_v]`, three separate tensors, each item a window of `index`'s grids.
+    pub fn windows(items: usize, heads: usize, [d, d_v]: [usize; 2], index: RelativeIndex, id_windows: Option<usize>) -> Self {
+        let grid = |window: [usize; 2]| WindowGrid { size: Size { height: window[0], width: window[1] }, window, shift: [0, 0] };
+        let (n_q, n_k) = index.tokens();
+        Call {
+            query_grid: grid(index.query),
+            key_grid: grid(index.key),
+            q: Layout::windows(heads, n_q, d),
+            k: Layout::windows(heads, n_k, d),
+            v: Layout::windows(heads, n_k, d_v),
+            out: Layout::windows(heads, n_q, d_v),
+            sources: [0, 1, 2],
+            items,
+            heads,
+            d,
+            d_v,
+            index,
+            id_windows,
+        }
+    }
+
+    /// The kernel's `Params`, as u32s in the shader's order.
+    fn params(&self) -> Vec<u32> {
+        let grid = |g: &WindowGrid| {
+            let Size { height, width } = g.size;
+            [height, width, g.window[0], g.window[1], g.shift[0], g.shift[1], width / g.window[1], g.windows()]
+        };
+        let layout = |l: &Layout| [l.offset, l.image, l.token, l.head];
+        let (n_q, n_k) = self.index.tokens();
+        let scalars = [
+            n_q,
+            n_k,
+            self.heads,
+            self.id_windows.is_some() as usize,
+            self.id_windows.unwrap_or(1),
+            self.index.row_width(),
+            self.index.query_part(0),
+            0,
+        ];
+        let values: Vec<usize> = [grid(&self.query_grid), grid(&self.key_grid)]
+            .concat()
+            .into_iter()
+            .chain([self.q, self.k, self.v, self.out].iter().flat_map(layout))
+            .chain(scalars)
+            .collect();
+        debug_assert_eq!(values.len() * 4, PARAMS_BYTES);
+        values.into_iter().map(|v| v as u32).collect()
+    }
+
+    /// How many distinct source tensors the launch binds.
+    fn source_count(&self) -> usize {
+        self.sources.iter().max().map_or(0, |&s| s + 1)
+    }
+}
 
 /// The kernel as a Burn backend operation (CubeCL backends: wgpu, WebGPU).
 #[backend_extension(Cube)]
 pub trait FusedAttentionBackend: Backend {
-    /// See [`attend`]; `ids` holds the query ids `[nW * n_q]` then the key ids `[nW * n_k]`,
-    /// read only when `masked`.
+    /// Runs `call`: q, k and v from the source tensors `sources` (unused ones are
+    /// placeholders), the output written into `out` in place, which it returns. `per_entry`
+    /// `[T, heads]`, `scale` `[heads]` (the temperatures); `ids` holds the query ids
+    /// `[nW * n_q]` then the key ids `[nW * n_k]`, read only when masked.
     fn fused_attention(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
+        source0: FloatTensor<Self>,
+        source1: FloatTensor<Self>,
+        source2: FloatTensor<Self>,
         per_entry: FloatTensor<Self>,
-        index: RelativeIndex,
+        scale: FloatTensor<Self>,
         ids: IntTensor<Self>,
-        masked: bool,
+        out: FloatTensor<Self>,
+        call: Call,
     ) -> FloatTensor<Self>;
 }
 
-/// Why the kernel cannot run these shapes and dtypes, `None` when it can.
-///
-/// # Shapes
-///
-/// - q: `[B', heads, n_q, d]`; v: `[B', heads, n_k, d_v]`
-pub fn unsupported(q: &Tensor<4>, v: &Tensor<4>, index: RelativeIndex) -> Option<String> {
-    let [batch, heads, n_q, d] = q.dims();
-    let [_, _, n_k, d_v] = v.dims();
-    if q.dtype() != DType::F32 || v.dtype() != DType::F32 {
-        return Some(format!("the kernel is f32 only, got {:?}", q.dtype()));
+/// Why the kernel cannot run `call` on `dtype` operands, `None` when it can.
+pub fn unsupported(call: &Call, dtype: DType) -> Option<String> {
+    let Call { d, d_v, items, heads, index, .. } = *call;
+    let (n_q, n_k) = index.tokens();
+    if dtype != DType::F32 {
+        return Some(format!("the kernel is f32 only, got {dtype:?}"));
     }
-    if index.tokens() != (n_q, n_k) {
-        return Some(format!("an index of {:?} tokens for {n_q} x {n_k}", index.tokens()));
+    if (call.query_grid.window, call.key_grid.window) != (index.query, index.key) {
+        return Some(format!("windows {:?} and {:?} for an index of {index:?}", call.query_grid.window, call.key_grid.window));
     }
     if index.table_len() > i32::MAX as usize {
         return Some(format!("a table of {} entries: the kernel computes them in i32", index.table_len()));
@@ -74,20 +188,21 @@ pub fn unsupported(q: &Tensor<4>, v: &Tensor<4>, index: RelativeIndex) -> Option
     if n_k % 4 != 0 {
         return Some(format!("{n_k} keys: the kernel reads them four at a time"));
     }
-    if batch > MAX_WORKGROUPS || heads > MAX_WORKGROUPS || n_q.div_ceil(INVOCATIONS) > MAX_WORKGROUPS || n_q * n_k == 0 {
-        return Some(format!("{batch} windows, {heads} heads, {n_q} x {n_k} tokens: past the workgroup grid"));
+    if items > MAX_WORKGROUPS || heads > MAX_WORKGROUPS || n_q.div_ceil(INVOCATIONS) > MAX_WORKGROUPS || n_q * n_k == 0 {
+        return Some(format!("{items} windows, {heads} heads, {n_q} x {n_k} tokens: past the workgroup grid"));
     }
     None
 }
 
-/// `softmax(q kᵀ + per_entry[index(i, j)] + mask) v` with the mask from region ids, on the kernel.
-/// Call only where [`unsupported`] is `None` and the device is a CubeCL (wgpu) one.
+/// [`launch`] on window-layout tensors: `softmax(t q̂ k̂ᵀ + per_entry[index(i, j)] + mask) v`.
+/// Call only where [`unsupported`] of [`Call::windows`] is `None` and the device is a CubeCL
+/// (wgpu) one.
 ///
 /// # Shapes
 ///
-/// - q: `[B * nW, heads, n_q, d]` (normalised and scaled), windows row-major within each image
-/// - k: `[B * nW, heads, n_k, d]` (normalised); v: `[B * nW, heads, n_k, d_v]`
-/// - per_entry: `[T, heads]`, `T = index.table_len()`; index: `n_q x n_k` entries
+/// - q: `[B * nW, heads, n_q, d]` (raw: the kernel normalises), windows row-major within each
+///   image; k: `[B * nW, heads, n_k, d]` (raw); v: `[B * nW, heads, n_k, d_v]`
+/// - per_entry: `[T, heads]`, `T = index.table_len()`; temperature: `[heads]`
 /// - ids: `[nW, n_q]` and `[nW, n_k]`
 /// - output: `[B * nW, heads, n_q, d_v]`
 pub fn attend(
@@ -95,31 +210,57 @@ pub fn attend(
     k: Tensor<4>,
     v: Tensor<4>,
     per_entry: Tensor<2>,
+    temperature: Tensor<1>,
     index: RelativeIndex,
     ids: Option<RegionIds<'_>>,
 ) -> Tensor<4> {
-    let masked = ids.is_some();
+    let [items, heads, n_q, d] = q.dims();
+    let d_v = v.dims()[3];
+    let call = Call::windows(items, heads, [d, d_v], index, ids.as_ref().map(|ids| ids.query.dims()[0]));
+    let out = Tensor::<1>::empty([items * heads * n_q * d_v], &q.device());
+    let flat = |t: Tensor<4>| t.flatten::<1>(0, 3);
+    launch([flat(q), flat(k), flat(v)], per_entry, temperature, ids, out, call).reshape([items, heads, n_q, d_v])
+}
+
+/// Runs `call` on the kernel: q, k and v read from `sources` as `call.sources` says, the output
+/// written into `out`, which is returned (its other values untouched). Call only where
+/// [`unsupported`] is `None` and the device is a CubeCL (wgpu) one.
+///
+/// # Shapes
+///
+/// - sources, out: flat buffers holding the operands as `call`'s layouts say
+/// - per_entry: `[T, heads]`; temperature: `[heads]`; ids: `[nW, n_q]` and `[nW, n_k]`
+pub fn launch(
+    sources: [Tensor<1>; 3],
+    per_entry: Tensor<2>,
+    temperature: Tensor<1>,
+    ids: Option<RegionIds<'_>>,
+    out: Tensor<1>,
+    call: Call,
+) -> Tensor<1> {
     // One buffer of both (a new one: WebGPU refuses two writable bindings of one range, and the
     // query and key ids are often one tensor), as the kernel's i32; unmasked, a placeholder the
     // kernel never reads.
     let ids = match ids {
         Some(ids) => Tensor::cat(vec![ids.query.clone().flatten::<1>(0, 1), ids.key.clone().flatten::<1>(0, 1)], 0),
-        None => Tensor::<1, Int>::zeros([4], &q.device()),
+        None => Tensor::<1, Int>::zeros([4], &out.device()),
     }
     .cast(DType::I32);
+    let [s0, s1, s2] = sources.map(Tensor::into_dispatch);
     let out = Dispatch::fused_attention(
-        q.into_dispatch(),
-        k.into_dispatch(),
-        v.into_dispatch(),
+        s0,
+        s1,
+        s2,
         per_entry.into_dispatch(),
-        index,
+        temperature.into_dispatch(),
         ids.into_dispatch(),
-        masked,
+        out.into_dispatch(),
+        call,
     );
     Tensor::from_dispatch(out)
 }
 
-/// `shaders/attention.wgsl` for one set of sizes (each set compiles once).
+/// `shaders/attention.wgsl` for one set of sizes and source bindings (each set compiles once).
 struct AttentionKernel {
     d: usize,
     d_v: usize,
@@ -127,38 +268,53 @@ struct AttentionKernel {
     rows: usize,
     /// Keys per tile in workgroup memory.
     keys: usize,
+    /// The source binding each of q, k and v reads.
+    sources: [usize; 3],
 }
 
 impl AttentionKernel {
-    fn new(d: usize, d_v: usize) -> Self {
+    fn new(d: usize, d_v: usize, sources: [usize; 3]) -> Self {
         // K and V rows as vec4s of channels, a key's region id and its part of the entry.
         let row_bytes = (d.div_ceil(4) + d_v.div_ceil(4)) * 16 + 8;
-        // The largest key tile that fits in workgroup memory beside the parameters (36 bytes).
-        let keys = [64, 32, 16, 8].into_iter().find(|&keys| keys * row_bytes + 64 <= WORKGROUP_BYTES).unwrap_or(4);
+        // The largest key tile that fits in workgroup memory beside the parameters.
+        let keys = [64, 32, 16, 8].into_iter().find(|&keys| keys * row_bytes + PARAMS_BYTES <= WORKGROUP_BYTES).unwrap_or(4);
         // Each key row read serves `rows` queries; their q, sums and outputs stay in registers.
         let vec4s = d.div_ceil(4) + d_v.div_ceil(4);
         let rows = if vec4s <= 8 { 4 } else if vec4s <= 16 { 2 } else { 1 };
-        AttentionKernel { d, d_v, rows, keys }
+        AttentionKernel { d, d_v, rows, keys, sources }
     }
 
     /// Query rows per workgroup.
     fn query_block(&self) -> usize {
         INVOCATIONS * self.rows
     }
+
+    /// The source buffers' declarations: bindings 5 onwards, one per distinct source.
+    fn source_bindings(&self) -> String {
+        let count = self.sources.iter().max().map_or(0, |&s| s + 1);
+        (0..count)
+            .map(|i| format!("@group(0) @binding({}) var<storage, read_write> source{i}: array<f32>;\n", 5 + i))
+            .collect()
+    }
 }
 
 impl KernelSource for AttentionKernel {
     fn source(&self) -> SourceTemplate {
+        let [q, k, v] = self.sources.map(|s| format!("source{s}"));
         SourceTemplate::new(include_str!("../../shaders/attention.wgsl"))
             .register("d", self.d.to_string())
             .register("dv", self.d_v.to_string())
             .register("bq", INVOCATIONS.to_string())
             .register("rows", self.rows.to_string())
             .register("bk", self.keys.to_string())
+            .register("sources", self.source_bindings())
+            .register("q_source", q)
+            .register("k_source", k)
+            .register("v_source", v)
     }
 
     fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info((self.d, self.d_v, self.rows, self.keys))
+        KernelId::new::<Self>().info((self.d, self.d_v, self.rows, self.keys, self.sources))
     }
 
     fn lang(&self) -> &'static str {
@@ -168,46 +324,45 @@ impl KernelSource for AttentionKernel {
 
 impl FusedAttentionBackend for CubeBackend {
     fn fused_attention(
-        q: CubeTensor,
-        k: CubeTensor,
-        v: CubeTensor,
+        source0: CubeTensor,
+        source1: CubeTensor,
+        source2: CubeTensor,
         per_entry: CubeTensor,
-        index: RelativeIndex,
+        scale: CubeTensor,
         ids: CubeTensor,
-        masked: bool,
+        out: CubeTensor,
+        call: Call,
     ) -> CubeTensor {
-        let [q, k, v, per_entry, ids] = [q, k, v, per_entry, ids].map(into_contiguous);
-        let dims = |t: &CubeTensor| t.meta.shape().to_vec();
-        let (q_dims, v_dims) = (dims(&q), dims(&v));
-        let [batch, heads, n_q, d] = [q_dims[0], q_dims[1], q_dims[2], q_dims[3]];
-        let [n_k, d_v] = [v_dims[2], v_dims[3]];
-        let windows = if masked { dims(&ids)[0] / (n_q + n_k) } else { 1 };
-        let base = index.query_part(0);
-        let (q_cols, k_cols, row_width) = (index.query[1], index.key[1], index.row_width());
-        let params: Vec<u8> = [n_q, n_k, heads, windows, masked as usize, q_cols, k_cols, row_width, base]
-            .iter()
-            .flat_map(|&p| (p as u32).to_le_bytes())
-            .collect();
-        let client = q.client.clone();
+        assert!(
+            out.can_mut() && out.is_contiguous(),
+            "the fused attention writes its output in place: it needs a contiguous tensor of its own"
+        );
+        let sources = [source0, source1, source2].map(into_contiguous);
+        let [per_entry, scale, ids] = [per_entry, scale, ids].map(into_contiguous);
+        // Source binding i is the tensor of the first operand that reads it.
+        let bound = (0..call.source_count()).map(|i| {
+            let operand = call.sources.iter().position(|&s| s == i).expect("sources numbered in order of first use");
+            sources[operand].handle.clone().binding()
+        });
+        let client = out.client.clone();
+        let params: Vec<u8> = call.params().iter().flat_map(|p| p.to_le_bytes()).collect();
         let params = client.create_from_slice(&params);
-        let shape = Shape::new([batch, heads, n_q, d_v]);
-        let out = client.empty(shape.num_elements() * size_of::<f32>());
         let arguments = KernelArguments::new()
-            .with_buffers([&q, &k, &v, &per_entry, &ids].map(|t| t.handle.clone().binding()).to_vec())
-            .with_buffer(out.clone().binding())
-            .with_buffer(params.binding());
-        let kernel = AttentionKernel::new(d, d_v);
-        let count = CubeCount::Static(n_q.div_ceil(kernel.query_block()) as u32, batch as u32, heads as u32);
-        let kernel = SourceKernel::new(kernel, CubeDim::new_1d(INVOCATIONS as u32));
-        client.launch(Box::new(kernel), count, arguments);
-        CubeTensor::new_contiguous(client, q.device.clone(), shape, out, DType::F32)
+            .with_buffers([&per_entry, &scale, &ids, &out].map(|t| t.handle.clone().binding()).to_vec())
+            .with_buffer(params.binding())
+            .with_buffers(bound.collect());
+        let kernel = AttentionKernel::new(call.d, call.d_v, call.sources);
+        let (n_q, _) = call.index.tokens();
+        let count = CubeCount::Static(n_q.div_ceil(kernel.query_block()) as u32, call.items as u32, call.heads as u32);
+        client.launch(Box::new(SourceKernel::new(kernel, CubeDim::new_1d(INVOCATIONS as u32))), count, arguments);
+        out
     }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::model::affine_transform::attend_plain;
+    use crate::model::affine_transform::{attend_plain, l2_normalize};
     use crate::model::attention_fixture as fixture;
     use crate::model::kernels::with_plain_ops;
     use crate::model::tables::{PositionIndex, ShiftMask};
@@ -223,9 +378,10 @@ mod tests {
         assert!(max > 1e-3, "the fused output is all zeros (largest magnitude {max})");
     }
 
-    /// The kernel against its plain-ops twin (Burn's attention op) on shapes that cross its
-    /// 64-query blocks and its key tiles, with region ids that mask the last window only, and on
-    /// GRL-B's head dim of 30; the twin gathers the bias by the index's table of values.
+    /// The kernel against its plain-ops twin (Burn's attention op after the normalisation) on
+    /// shapes that cross its 64-query blocks and its key tiles, with region ids that mask the
+    /// last window only, and on GRL-B's head dim of 30; the twin gathers the bias by the index's
+    /// table of values.
     #[test]
     fn gpu_kernel_matches_its_plain_ops_twin() {
         let device = wgpu();
@@ -241,12 +397,15 @@ mod tests {
             let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
             let (q, k, v) = (random([2 * windows, heads, n_q, d]), random([2 * windows, heads, n_k, d]), random([2 * windows, heads, n_k, d_v]));
             let per_entry = Tensor::<2>::random([rule.table_len(), heads], Distribution::Uniform(0.0, 16.0), &device);
+            // Up to 30 (the reference starts at 10): at 100, cosines good to f32 (1e-7) move outputs by 1e-5.
+            let temperature = Tensor::<1>::random([heads], Distribution::Uniform(1.0, 30.0), &device);
             let index = PositionIndex::new(rule, &device).tensor();
-            assert_eq!(unsupported(&q, &v, rule), None);
+            assert_eq!(unsupported(&Call::windows(2 * windows, heads, [d, d_v], rule, Some(windows)), DType::F32), None);
             let bias = per_entry.clone().select(0, index).reshape([n_q, n_k, heads]).permute([2, 0, 1]);
+            let scaled = l2_normalize(q.clone()) * temperature.clone().reshape([1, heads, 1, 1]);
             for shift in [None, Some(&mask)] {
-                let fused = attend(q.clone(), k.clone(), v.clone(), per_entry.clone(), rule, shift.map(ShiftMask::ids));
-                let plain = attend_plain(q.clone(), k.clone(), v.clone(), bias.clone(), shift);
+                let fused = attend(q.clone(), k.clone(), v.clone(), per_entry.clone(), temperature.clone(), rule, shift.map(ShiftMask::ids));
+                let plain = attend_plain(scaled.clone(), l2_normalize(k.clone()), v.clone(), bias.clone(), shift);
                 assert_eq!(fused.dims(), [2 * windows, heads, n_q, d_v]);
                 assert_nontrivial(&fused);
                 fused.into_data().assert_approx_eq::<f32>(&plain.into_data(), Tolerance::rel_abs(1e-4, 1e-5));
@@ -271,14 +430,14 @@ mod tests {
 
     #[test]
     fn unsupported_shapes_are_named() {
-        let device = Device::flex();
         let index = RelativeIndex { query: [2, 2], key: [2, 2] };
-        let t = |d: usize| Tensor::<4>::zeros([1, 1, 4, d], &device);
-        assert_eq!(unsupported(&t(64), &t(64), index), None);
-        assert!(unsupported(&t(65), &t(8), index).unwrap().contains("head dims 65 and 8"));
-        let odd = Tensor::<4>::zeros([1, 1, 3, 8], &device);
+        let call = |d: usize, d_v: usize, index| Call::windows(1, 1, [d, d_v], index, None);
+        assert_eq!(unsupported(&call(64, 64, index), DType::F32), None);
+        assert!(unsupported(&call(65, 8, index), DType::F32).unwrap().contains("head dims 65 and 8"));
+        assert!(unsupported(&call(8, 8, index), DType::F16).unwrap().contains("f32 only"));
         let three_keys = RelativeIndex { query: [2, 2], key: [1, 3] };
-        assert!(unsupported(&t(8), &odd, three_keys).unwrap().contains("3 keys"));
-        assert!(unsupported(&t(8), &t(8), three_keys).unwrap().contains("an index of (4, 3) tokens for 4 x 4"));
+        assert!(unsupported(&call(8, 8, three_keys), DType::F32).unwrap().contains("3 keys"));
+        let other = Call { key_grid: call(8, 8, three_keys).key_grid, ..call(8, 8, index) };
+        assert!(unsupported(&other, DType::F32).unwrap().contains("windows [2, 2] and [1, 3]"));
     }
 }

@@ -80,7 +80,8 @@ impl MixedAttentionConfig {
 impl MixedAttention {
     /// Mixed attention over a token map; records `anchor` (`[B, H / df, W / df, C / 2]`). On the
     /// fused CPU kernels this is [`MixedAttention::forward_cpu`]
-    /// (`super::cpu_mixed_attention`); below is its plain-ops twin.
+    /// (`super::cpu_mixed_attention`), on the WGSL kernel [`MixedAttention::forward_gpu`]
+    /// (`super::gpu_mixed_attention`); below is their plain-ops twin.
     ///
     /// # Shapes
     ///
@@ -96,6 +97,11 @@ impl MixedAttention {
     ) -> Tensor<3> {
         if kernels::fused_cpu(&x.device()) {
             return self.forward_cpu(x, size, tables, probe);
+        }
+        if kernels::fused_gpu(&x.device())
+            && let Some(out) = self.forward_gpu(&x, size, tables, &mut probe)
+        {
+            return out;
         }
         let [b, l, c] = x.dims();
         let qkv = self.qkv.forward(x.clone());

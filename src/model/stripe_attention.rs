@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::affine_transform::{AffineTransform, AffineTransformConfig};
+use super::kernels;
 use super::tables::{StripeOrientation, StripeTables};
 use super::window_attention::{merge_heads, roll_spatial, split_heads, split_qkv, window_partition, window_reverse};
 use crate::Size;
@@ -60,7 +61,8 @@ impl AnchorStripeAttentionConfig {
 }
 
 impl AnchorStripeAttention {
-    /// Attends within stripes through their anchors.
+    /// Attends within stripes through their anchors: on the WGSL kernel where it applies
+    /// ([`AnchorStripeAttention::forward_gpu`]), else (below) on Burn's ops.
     ///
     /// # Shapes
     ///
@@ -69,6 +71,11 @@ impl AnchorStripeAttention {
     /// - size: `H x W`
     /// - output: `[B, H * W, c]`
     pub fn forward(&self, qkv: Tensor<3>, anchor: Tensor<4>, size: Size, tables: &StripeTables) -> Tensor<3> {
+        if kernels::fused_gpu(&qkv.device())
+            && let Some(out) = self.forward_gpu(&qkv, anchor.clone(), size, tables)
+        {
+            return out;
+        }
         let [b, l, c3] = qkv.dims();
         let stripe = tables.geometry.size;
         let signed = |s: [usize; 2], sign: i64| if self.shift { s.map(|v| sign * v as i64) } else { [0, 0] };

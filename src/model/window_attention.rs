@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::affine_transform::{AffineTransform, AffineTransformConfig};
+use super::kernels;
 use super::tables::WindowTables;
 use crate::Size;
 
@@ -112,7 +113,9 @@ impl WindowAttentionConfig {
 }
 
 impl WindowAttention {
-    /// Attends within windows.
+    /// Attends within windows: on the WGSL kernel where it applies
+    /// ([`WindowAttention::forward_gpu`]), else (below) on Burn's ops and
+    /// [`AffineTransform::forward`].
     ///
     /// # Shapes
     ///
@@ -120,6 +123,11 @@ impl WindowAttention {
     /// - size: `H x W`, multiples of the window size
     /// - output: `[B, H * W, c]`
     pub fn forward(&self, qkv: Tensor<3>, size: Size, tables: &WindowTables) -> Tensor<3> {
+        if kernels::fused_gpu(&qkv.device())
+            && let Some(out) = self.forward_gpu(&qkv, size, tables)
+        {
+            return out;
+        }
         let [b, l, c3] = qkv.dims();
         let ws = tables.window_size;
         let shift = if self.shift { tables.shift_size as i64 } else { 0 };

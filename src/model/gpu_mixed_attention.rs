@@ -1,0 +1,245 @@
+//! [`MixedAttention`] on the fused WGSL kernel (wgpu natively, WebGPU in the browser): both
+//! branches read their q, k and v straight out of the shared projection's packed output through
+//! the roll and the window partition ([`super::gpu_attention::Layout`]), normalised and scaled
+//! inside the kernel, and each branch writes its half of the output channels in place: no roll,
+//! partition, split, normalisation, merge or concatenation copies on the device. The anchored
+//! stripe branch's intermediate `Z` lives as a map of the anchors' shape.
+//!
+//! The plain-ops twin is [`MixedAttention::forward`]'s path through
+//! [`super::window_attention`] and [`super::stripe_attention`]; the tests compare the two.
+
+use burn::tensor::Tensor;
+
+use super::affine_transform::AffineTransform;
+use super::cpu_attention::RegionIds;
+use super::gpu_attention::{Call, Layout, WindowGrid, launch, unsupported};
+use super::intermediates::{Probe, record_map};
+use super::mixed_attention::MixedAttention;
+use super::stripe_attention::AnchorStripeAttention;
+use super::tables::{CoordTable, ShiftMask, StripeTables, TableIndexMask, WindowTables};
+use super::window_attention::WindowAttention;
+use crate::Size;
+
+/// One branch's packed q, k and v in a projection output `[B, H * W, stride]` of `size`:
+/// component `j` of head `h` of part `p` (0 q, 1 k, 2 v) is channel
+/// `offset + (p * heads + h) * head_dim + j`.
+#[derive(Clone, Copy, Debug)]
+pub struct Packed {
+    pub batch: usize,
+    pub size: Size,
+    pub stride: usize,
+    pub offset: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
+impl Packed {
+    /// Where part `part` lies.
+    fn part(&self, part: usize) -> Layout {
+        Layout::map(self.size, self.stride, self.offset + part * self.heads * self.head_dim, self.head_dim)
+    }
+}
+
+/// Where a branch writes its output: channels `offset..offset + heads * head_dim` of a token map
+/// `[B, H * W, stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Written {
+    pub stride: usize,
+    pub offset: usize,
+}
+
+impl MixedAttention {
+    /// [`MixedAttention::forward`] on the WGSL kernel, `None` where a branch's shapes are past it
+    /// (then the plain ops run).
+    ///
+    /// # Shapes
+    ///
+    /// - x: `[B, H * W, C]`
+    /// - size: `H x W`, the padded size `tables` was built for
+    /// - output: `[B, H * W, C]`
+    pub(super) fn forward_gpu(&self, x: &Tensor<3>, size: Size, tables: &TableIndexMask, probe: &mut Option<Probe<'_>>) -> Option<Tensor<3>> {
+        let [b, l, c] = x.dims();
+        let half = c / 2;
+        let branch = |offset, heads: usize| Packed { batch: b, size, stride: 3 * c, offset, heads, head_dim: half / heads };
+        let (window, stripe) = (branch(0, self.window_attn.num_heads), branch(3 * half, self.stripe_attn.num_heads));
+        let stripe_tables = tables.stripe(self.stripe_attn.orientation);
+        let window_call = window_call(&self.window_attn, &window, &tables.window, Written { stride: c, offset: 0 });
+        let [a2w, w2a] = stripe_calls(&self.stripe_attn, &stripe, stripe_tables, Written { stride: c, offset: half });
+        if [window_call, a2w, w2a].iter().any(|call| unsupported(call, x.dtype()).is_some()) {
+            return None;
+        }
+        let qkv = self.qkv.forward(x.clone()).flatten::<1>(0, 2);
+        let anchor = self.anchor.forward(x.clone(), size);
+        record_map(probe, "anchor", &anchor);
+        let out = Tensor::<1>::empty([b * l * c], &x.device());
+        let out = run_window(&self.window_attn, &qkv, &tables.window, out, window_call);
+        let out = run_stripe(&self.stripe_attn, &qkv, anchor, stripe_tables, out, [a2w, w2a]);
+        Some(self.proj.forward(out.reshape([b, l, c])))
+    }
+}
+
+impl WindowAttention {
+    /// [`WindowAttention::forward`] on the WGSL kernel, `None` where its shapes are past it.
+    ///
+    /// # Shapes
+    ///
+    /// - qkv: `[B, H * W, 3 * c]`; output: `[B, H * W, c]`
+    pub(super) fn forward_gpu(&self, qkv: &Tensor<3>, size: Size, tables: &WindowTables) -> Option<Tensor<3>> {
+        let [b, l, c3] = qkv.dims();
+        let packed = Packed { batch: b, size, stride: c3, offset: 0, heads: self.num_heads, head_dim: c3 / 3 / self.num_heads };
+        let call = window_call(self, &packed, tables, Written { stride: c3 / 3, offset: 0 });
+        unsupported(&call, qkv.dtype()).is_none().then(|| {
+            let out = Tensor::<1>::empty([b * l * c3 / 3], &qkv.device());
+            run_window(self, &qkv.clone().flatten(0, 2), tables, out, call).reshape([b, l, c3 / 3])
+        })
+    }
+}
+
+impl AnchorStripeAttention {
+    /// [`AnchorStripeAttention::forward`] on the WGSL kernel, `None` where its shapes are past it.
+    ///
+    /// # Shapes
+    ///
+    /// - qkv: `[B, H * W, 3 * c]`; anchor: `[B, H / df, W / df, c]`; output: `[B, H * W, c]`
+    pub(super) fn forward_gpu(&self, qkv: &Tensor<3>, anchor: Tensor<4>, size: Size, tables: &StripeTables) -> Option<Tensor<3>> {
+        let [b, l, c3] = qkv.dims();
+        let packed = Packed { batch: b, size, stride: c3, offset: 0, heads: self.num_heads, head_dim: c3 / 3 / self.num_heads };
+        let calls = stripe_calls(self, &packed, tables, Written { stride: c3 / 3, offset: 0 });
+        calls.iter().all(|call| unsupported(call, qkv.dtype()).is_none()).then(|| {
+            let out = Tensor::<1>::empty([b * l * c3 / 3], &qkv.device());
+            run_stripe(self, &qkv.clone().flatten(0, 2), anchor, tables, out, calls).reshape([b, l, c3 / 3])
+        })
+    }
+}
+
+/// The window branch's launch: q, k and v from the packed map on the (shifted) window grid.
+fn window_call(attn: &WindowAttention, qkv: &Packed, tables: &WindowTables, out: Written) -> Call {
+    let (ws, shift) = (tables.window_size, if attn.shift { tables.shift_size } else { 0 });
+    let grid = WindowGrid { size: qkv.size, window: [ws, ws], shift: [shift, shift] };
+    Call {
+        query_grid: grid,
+        key_grid: grid,
+        q: qkv.part(0),
+        k: qkv.part(1),
+        v: qkv.part(2),
+        out: Layout::map(qkv.size, out.stride, out.offset, qkv.head_dim),
+        sources: [0, 0, 0],
+        items: qkv.batch * grid.windows(),
+        heads: qkv.heads,
+        d: qkv.head_dim,
+        d_v: qkv.head_dim,
+        index: tables.index.rule(),
+        id_windows: attn.shift.then(|| grid.windows()),
+    }
+}
+
+/// The stripe branch's two launches: the anchors over the stripe's keys (sources: the anchor
+/// map, the packed map; output `Z`, a map of the anchors' shape), then the stripe's queries over
+/// the anchors (sources: the packed map, the anchor map, `Z`).
+fn stripe_calls(attn: &AnchorStripeAttention, qkv: &Packed, tables: &StripeTables, out: Written) -> [Call; 2] {
+    let shifted = |shift: [usize; 2]| if attn.shift { shift } else { [0, 0] };
+    let grid = WindowGrid { size: qkv.size, window: tables.geometry.size, shift: shifted(tables.geometry.shift) };
+    // The anchors are the map pooled by df, the stripe's size over the anchor stripe's.
+    let df = tables.geometry.size[0] / tables.anchor_size[0];
+    let anchor_size = Size { height: qkv.size.height / df, width: qkv.size.width / df };
+    let anchor_grid = WindowGrid { size: anchor_size, window: tables.anchor_size, shift: shifted(tables.anchor_shift) };
+    let anchors = Layout::map(anchor_size, qkv.heads * qkv.head_dim, 0, qkv.head_dim);
+    let (items, heads, d) = (qkv.batch * grid.windows(), qkv.heads, qkv.head_dim);
+    let a2w = Call {
+        query_grid: anchor_grid,
+        key_grid: grid,
+        q: anchors,
+        k: qkv.part(1),
+        v: qkv.part(2),
+        out: anchors,
+        sources: [0, 1, 1],
+        items,
+        heads,
+        d,
+        d_v: d,
+        index: tables.index_a2w.rule(),
+        id_windows: attn.shift.then(|| grid.windows()),
+    };
+    let w2a = Call {
+        query_grid: grid,
+        key_grid: anchor_grid,
+        q: qkv.part(0),
+        k: anchors,
+        v: anchors,
+        out: Layout::map(qkv.size, out.stride, out.offset, d),
+        sources: [0, 1, 2],
+        index: tables.index_w2a.rule(),
+        ..a2w
+    };
+    [a2w, w2a]
+}
+
+/// Runs the window branch's launch, writing into `out`.
+fn run_window(attn: &WindowAttention, qkv: &Tensor<1>, tables: &WindowTables, out: Tensor<1>, call: Call) -> Tensor<1> {
+    let transform = &attn.attn_transform;
+    let ids = attn.shift.then(|| tables.mask.ids());
+    let sources = [qkv.clone(), qkv.clone(), qkv.clone()];
+    launch(sources, bias(transform, &tables.table), temperature(transform), ids, out, call)
+}
+
+/// Runs the stripe branch's two launches, writing into `out`.
+///
+/// # Shapes
+///
+/// - anchor: `[B, H / df, W / df, c]`
+fn run_stripe(attn: &AnchorStripeAttention, qkv: &Tensor<1>, anchor: Tensor<4>, tables: &StripeTables, out: Tensor<1>, [a2w, w2a]: [Call; 2]) -> Tensor<1> {
+    let [_, height, width, _] = anchor.dims();
+    debug_assert_eq!(Size { height, width }, a2w.query_grid.size, "anchors of the size the launches were built for");
+    let anchor = anchor.flatten::<1>(0, 3);
+    let z = Tensor::<1>::empty(anchor.dims(), &anchor.device());
+    fn ids(shift: bool, mask: &ShiftMask) -> Option<RegionIds<'_>> {
+        shift.then(|| mask.ids())
+    }
+    let (first, second) = (&attn.attn_transform1, &attn.attn_transform2);
+    let sources = [anchor.clone(), qkv.clone(), qkv.clone()];
+    let z = launch(sources, bias(first, &tables.table), temperature(first), ids(attn.shift, &tables.mask_a2w), z, a2w);
+    let sources = [qkv.clone(), anchor, z];
+    launch(sources, bias(second, &tables.table), temperature(second), ids(attn.shift, &tables.mask_w2a), out, w2a)
+}
+
+/// The transform's per-entry biases `[T, heads]` (cached per table).
+fn bias(transform: &AffineTransform, table: &CoordTable) -> Tensor<2> {
+    transform.cached_bias_per_entry(table)
+}
+
+/// The transform's temperatures, `[heads]`.
+fn temperature(transform: &AffineTransform) -> Tensor<1> {
+    transform.temperature().flatten(0, 3)
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::model::kernels::with_plain_ops;
+    use crate::model::mixed_attention::MixedAttentionConfig;
+    use crate::model::tables::StripeOrientation;
+    use burn::tensor::{Device, DeviceKind, Distribution, Tolerance};
+
+    /// The kernel's route against its plain-ops twin on wgpu, for every combination of shifts
+    /// and both stripe orientations, on a batch of two: both branches write into one map.
+    #[test]
+    fn gpu_route_matches_its_plain_ops_twin() {
+        let device = Device::wgpu(DeviceKind::DefaultDevice);
+        let (_, tables) = crate::model::tables::small_test_tables(&device);
+        let x = Tensor::<3>::random([2, 128, 16], Distribution::Normal(0.0, 1.0), &device);
+        for orientation in [StripeOrientation::Horizontal, StripeOrientation::Vertical] {
+            for (window_shift, stripe_shift) in [(false, false), (true, false), (false, true), (true, true)] {
+                let attn = MixedAttentionConfig::new(16, 2, 2, 2)
+                    .with_window_shift(window_shift)
+                    .with_stripe_orientation(orientation)
+                    .with_stripe_shift(stripe_shift)
+                    .init(&device);
+                let fused = attn.forward_gpu(&x, tables.input_size, &tables, &mut None).expect("the kernel takes these shapes");
+                let plain = with_plain_ops(|| attn.forward(x.clone(), tables.input_size, &tables, None));
+                let largest = fused.clone().abs().max().into_scalar::<f32>();
+                assert!(largest > 1e-3, "the fused output is all zeros (largest magnitude {largest})");
+                fused.into_data().assert_approx_eq::<f32>(&plain.into_data(), Tolerance::absolute(1e-5));
+            }
+        }
+    }
+}
