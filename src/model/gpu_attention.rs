@@ -218,6 +218,8 @@ pub fn attend(
     let d_v = v.dims()[3];
     let call = Call::windows(items, heads, [d, d_v], index, ids.as_ref().map(|ids| ids.query.dims()[0]));
     let out = Tensor::<1>::empty([items * heads * n_q * d_v], &q.device());
+    // Unmasked, a placeholder the kernel never reads.
+    let ids = ids.map_or_else(|| Tensor::<1, Int>::zeros([4], &q.device()).cast(DType::I32), kernel_ids);
     let flat = |t: Tensor<4>| t.flatten::<1>(0, 3);
     launch([flat(q), flat(k), flat(v)], per_entry, temperature, ids, out, call).reshape([items, heads, n_q, d_v])
 }
@@ -229,23 +231,16 @@ pub fn attend(
 /// # Shapes
 ///
 /// - sources, out: flat buffers holding the operands as `call`'s layouts say
-/// - per_entry: `[T, heads]`; temperature: `[heads]`; ids: `[nW, n_q]` and `[nW, n_k]`
+/// - per_entry: `[T, heads]`; temperature: `[heads]`
+/// - ids: [`kernel_ids`], read only when `call.id_windows` is set (else any int tensor)
 pub fn launch(
     sources: [Tensor<1>; 3],
     per_entry: Tensor<2>,
     temperature: Tensor<1>,
-    ids: Option<RegionIds<'_>>,
+    ids: Tensor<1, Int>,
     out: Tensor<1>,
     call: Call,
 ) -> Tensor<1> {
-    // One buffer of both (a new one: WebGPU refuses two writable bindings of one range, and the
-    // query and key ids are often one tensor), as the kernel's i32; unmasked, a placeholder the
-    // kernel never reads.
-    let ids = match ids {
-        Some(ids) => Tensor::cat(vec![ids.query.clone().flatten::<1>(0, 1), ids.key.clone().flatten::<1>(0, 1)], 0),
-        None => Tensor::<1, Int>::zeros([4], &out.device()),
-    }
-    .cast(DType::I32);
     let [s0, s1, s2] = sources.map(Tensor::into_dispatch);
     let out = Dispatch::fused_attention(
         s0,
@@ -258,6 +253,17 @@ pub fn launch(
         call,
     );
     Tensor::from_dispatch(out)
+}
+
+/// The region ids of a shift mask as the kernel reads them: one buffer of both (a new one:
+/// WebGPU refuses two writable bindings of one range, and the query and key ids are often one
+/// tensor), as i32.
+///
+/// # Shapes
+///
+/// - ids: `[nW, n_q]` and `[nW, n_k]`; output: `[nW * (n_q + n_k)]`
+pub fn kernel_ids(ids: RegionIds<'_>) -> Tensor<1, Int> {
+    Tensor::cat(vec![ids.query.clone().flatten::<1>(0, 1), ids.key.clone().flatten::<1>(0, 1)], 0).cast(DType::I32)
 }
 
 /// `shaders/attention.wgsl` for one set of sizes and source bindings (each set compiles once).

@@ -11,12 +11,11 @@
 use burn::tensor::Tensor;
 
 use super::affine_transform::AffineTransform;
-use super::cpu_attention::RegionIds;
 use super::gpu_attention::{Call, Layout, WindowGrid, launch, unsupported};
 use super::intermediates::{Probe, record_map};
 use super::mixed_attention::MixedAttention;
 use super::stripe_attention::AnchorStripeAttention;
-use super::tables::{CoordTable, ShiftMask, StripeTables, TableIndexMask, WindowTables};
+use super::tables::{CoordTable, StripeTables, TableIndexMask, WindowTables};
 use super::window_attention::WindowAttention;
 use crate::Size;
 
@@ -174,12 +173,12 @@ fn stripe_calls(attn: &AnchorStripeAttention, qkv: &Packed, tables: &StripeTable
     [a2w, w2a]
 }
 
-/// Runs the window branch's launch, writing into `out`.
+/// Runs the window branch's launch, writing into `out` (the mask's ids are read only when the
+/// call says the windows are shifted).
 fn run_window(attn: &WindowAttention, qkv: &Tensor<1>, tables: &WindowTables, out: Tensor<1>, call: Call) -> Tensor<1> {
     let transform = &attn.attn_transform;
-    let ids = attn.shift.then(|| tables.mask.ids());
     let sources = [qkv.clone(), qkv.clone(), qkv.clone()];
-    launch(sources, bias(transform, &tables.table), temperature(transform), ids, out, call)
+    launch(sources, bias(transform, &tables.table), temperature(transform), tables.mask.kernel_ids(), out, call)
 }
 
 /// Runs the stripe branch's two launches, writing into `out`.
@@ -192,14 +191,11 @@ fn run_stripe(attn: &AnchorStripeAttention, qkv: &Tensor<1>, anchor: Tensor<4>, 
     debug_assert_eq!(Size { height, width }, a2w.query_grid.size, "anchors of the size the launches were built for");
     let anchor = anchor.flatten::<1>(0, 3);
     let z = Tensor::<1>::empty(anchor.dims(), &anchor.device());
-    fn ids(shift: bool, mask: &ShiftMask) -> Option<RegionIds<'_>> {
-        shift.then(|| mask.ids())
-    }
     let (first, second) = (&attn.attn_transform1, &attn.attn_transform2);
     let sources = [anchor.clone(), qkv.clone(), qkv.clone()];
-    let z = launch(sources, bias(first, &tables.table), temperature(first), ids(attn.shift, &tables.mask_a2w), z, a2w);
+    let z = launch(sources, bias(first, &tables.table), temperature(first), tables.mask_a2w.kernel_ids(), z, a2w);
     let sources = [qkv.clone(), anchor, z];
-    launch(sources, bias(second, &tables.table), temperature(second), ids(attn.shift, &tables.mask_w2a), out, w2a)
+    launch(sources, bias(second, &tables.table), temperature(second), tables.mask_w2a.kernel_ids(), out, w2a)
 }
 
 /// The transform's per-entry biases `[T, heads]` (cached per table).

@@ -6,6 +6,7 @@ use burn::tensor::{Int, Tensor};
 
 use crate::Size;
 use crate::model::cpu_attention::RegionIds;
+use crate::model::{gpu_attention, kernels};
 
 /// Value added to the attention logits of token pairs from different regions of a shifted
 /// window (Swin's convention; not `-inf`, so it is part of the computation to reproduce).
@@ -104,6 +105,9 @@ pub struct ShiftMask {
     query_ids: Tensor<2, Int>,
     /// Region ids of the key tokens, `[nW, n_k]`.
     key_ids: Tensor<2, Int>,
+    /// Both, as the WGSL kernel reads them ([`gpu_attention::kernel_ids`]): built with the
+    /// tables where the kernel will run, rather than on each of its launches.
+    kernel_ids: Option<Tensor<1, Int>>,
 }
 
 impl ShiftMask {
@@ -121,7 +125,14 @@ impl ShiftMask {
     ///
     /// - query_ids: `[rows * columns, n_q]`; key_ids: `[rows * columns, n_k]`
     pub fn new(grid: [usize; 2], query_ids: Tensor<2, Int>, key_ids: Tensor<2, Int>) -> Self {
-        Self { grid, query_ids, key_ids }
+        let kernel_ids = kernels::fused_gpu(&query_ids.device())
+            .then(|| gpu_attention::kernel_ids(RegionIds { query: &query_ids, key: &key_ids }));
+        Self { grid, query_ids, key_ids, kernel_ids }
+    }
+
+    /// The region ids as the WGSL kernel reads them: `[nW * n_q]` then `[nW * n_k]`, i32.
+    pub fn kernel_ids(&self) -> Tensor<1, Int> {
+        self.kernel_ids.clone().unwrap_or_else(|| gpu_attention::kernel_ids(self.ids()))
     }
 
     /// Masks of the last row of windows, `[columns, n_q, n_k]`.
