@@ -38,8 +38,9 @@ pub enum AttentionPath {
     /// the index tables and holds nothing else N x N; each branch's q, k and v are gathered out
     /// of the projection into window layout beside it.
     FusedCpu,
-    /// The fused WGSL kernel (`gpu_attention`, on wgpu and WebGPU): computes the relative-position
-    /// entries and reads the per-entry bias table; nothing N x N, no index table.
+    /// The fused WGSL kernel (`gpu_attention`, on wgpu and WebGPU): reads q, k and v in place out
+    /// of the projection (no window-layout copies), computes the relative-position entries and
+    /// reads the per-entry bias table; nothing N x N, no index table.
     FusedGpu,
     /// Burn's attention op (autodiff, `--plain`, heads past the WGSL kernel's width): a
     /// gathered bias per call and three maps per window and head.
