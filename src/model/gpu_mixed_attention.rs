@@ -212,8 +212,7 @@ fn temperature(transform: &AffineTransform) -> Tensor<1> {
 mod tests {
     use super::*;
     use crate::model::kernels::with_plain_ops;
-    use crate::model::mixed_attention::MixedAttentionConfig;
-    use crate::model::tables::StripeOrientation;
+    use crate::model::mixed_attention::every_variant;
     use burn::tensor::{Device, DeviceKind, Distribution, Tolerance};
 
     /// The kernel's route against its plain-ops twin on wgpu, for every combination of shifts
@@ -223,19 +222,12 @@ mod tests {
         let device = Device::wgpu(DeviceKind::DefaultDevice);
         let (_, tables) = crate::model::tables::small_test_tables(&device);
         let x = Tensor::<3>::random([2, 128, 16], Distribution::Normal(0.0, 1.0), &device);
-        for orientation in [StripeOrientation::Horizontal, StripeOrientation::Vertical] {
-            for (window_shift, stripe_shift) in [(false, false), (true, false), (false, true), (true, true)] {
-                let attn = MixedAttentionConfig::new(16, 2, 2, 2)
-                    .with_window_shift(window_shift)
-                    .with_stripe_orientation(orientation)
-                    .with_stripe_shift(stripe_shift)
-                    .init(&device);
-                let fused = attn.forward_gpu(&x, tables.input_size, &tables, &mut None).expect("the kernel takes these shapes");
-                let plain = with_plain_ops(|| attn.forward(x.clone(), tables.input_size, &tables, None));
-                let largest = fused.clone().abs().max().into_scalar::<f32>();
-                assert!(largest > 1e-3, "the fused output is all zeros (largest magnitude {largest})");
-                fused.into_data().assert_approx_eq::<f32>(&plain.into_data(), Tolerance::absolute(1e-5));
-            }
+        for attn in every_variant(&device) {
+            let fused = attn.forward_gpu(&x, tables.input_size, &tables, &mut None).expect("the kernel takes these shapes");
+            let plain = with_plain_ops(|| attn.forward(x.clone(), tables.input_size, &tables, None));
+            let largest = fused.clone().abs().max().into_scalar::<f32>();
+            assert!(largest > 1e-3, "the fused output is all zeros (largest magnitude {largest})");
+            fused.into_data().assert_approx_eq::<f32>(&plain.into_data(), Tolerance::absolute(1e-5));
         }
     }
 }

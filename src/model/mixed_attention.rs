@@ -120,6 +120,25 @@ impl MixedAttention {
     }
 }
 
+/// Mixed attention of 16 channels and 2 heads a branch in every combination of window shift,
+/// stripe shift and stripe orientation: what the fused routes' twin tests run.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+pub(crate) fn every_variant(device: &Device) -> Vec<MixedAttention> {
+    let orientations = [StripeOrientation::Horizontal, StripeOrientation::Vertical];
+    let shifts = [(false, false), (true, false), (false, true), (true, true)];
+    orientations
+        .into_iter()
+        .flat_map(|orientation| shifts.map(|shift| (orientation, shift)))
+        .map(|(orientation, (window_shift, stripe_shift))| {
+            MixedAttentionConfig::new(16, 2, 2, 2)
+                .with_window_shift(window_shift)
+                .with_stripe_orientation(orientation)
+                .with_stripe_shift(stripe_shift)
+                .init(device)
+        })
+        .collect()
+}
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
