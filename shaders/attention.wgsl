@@ -25,8 +25,11 @@
 //   and output row each (online softmax). K and V come through workgroup memory, BK keys at a
 //   time, as vec4s of channels (zero-padded to D4 and DV4 of them), one key per invocation as a
 //   tile is filled, so that every key row read is used Q times; four keys are scored and folded
-//   in together. No score map is ever written. Each key's part of the entry comes through
-//   workgroup memory with it.
+//   in together (n_k a multiple of 4: every group is whole). No score map is ever written.
+// - Online softmax with a lazy reference point: a row's weights are exp(logit - m) with m moved
+//   (and the row's sum and output rescaled) only when a logit passes it by MARGIN, so the
+//   rescale is rare and the weights stay below e^MARGIN. Each key's part of the entry comes
+//   through workgroup memory with it.
 //   Workgroup memory: BK * (D4 + DV4) * 16 + BK * 8 + 160 bytes, within WebGPU's 16 KiB.
 // f32 only; no optional feature. Every binding is read_write: Burn's memory pool places tensors
 // in shared buffers, and WebGPU refuses one buffer bound both read-only and writable in a
@@ -43,8 +46,10 @@ const Q: u32 = {{rows}}u;
 // Keys per tile in workgroup memory (a multiple of 4).
 const BK: u32 = {{bk}}u;
 const MASK_VALUE: f32 = -100.0;
-// Below every finite logit: the running maximum's start, and the logit of a key past the end.
+// Below every finite logit: the running reference point's start.
 const LOWEST: f32 = -1.0e30;
+// How far a logit may pass the running reference point before the row is rescaled (e^8 < 3000).
+const MARGIN: f32 = 8.0;
 
 // An H x W token map (size), rolled by -shift, cut into windows (rows x columns) of `window`.
 struct Grid {
@@ -162,11 +167,11 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
     }
     let key_ids_at = p.id_windows * n_q + id_window * n_k;
 
-    var running_max: array<f32, Q>;
+    var reference: array<f32, Q>;
     var sum: array<f32, Q>;
     var acc: array<vec4<f32>, Q * DV4>;
     for (var r = 0u; r < Q; r++) {
-        running_max[r] = LOWEST;
+        reference[r] = LOWEST;
     }
     for (var start = 0u; start < n_k; start += BK) {
         // One key per invocation: its k normalised, its v. Keys past the last are zeros
@@ -234,11 +239,9 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
                     s[r] += vec4<f32>(dot(x, k0), dot(x, k1), dot(x, k2), dot(x, k3));
                 }
             }
-            let live = vec4<u32>(j, j + 1u, j + 2u, j + 3u) < vec4<u32>(count);
             let key_ids4 = id_tile[j / 4u];
             let key_parts4 = part_tile[j / 4u];
             var weights: array<vec4<f32>, Q>;
-            var rescale: array<f32, Q>;
             for (var r = 0u; r < Q; r++) {
                 let entries = vec4<i32>(q_parts[r]) - key_parts4;
                 var logits = s[r] + vec4<f32>(
@@ -250,12 +253,19 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
                 if masked {
                     logits += select(vec4<f32>(0.0), vec4<f32>(MASK_VALUE), key_ids4 != vec4<i32>(q_ids[r]));
                 }
-                logits = select(vec4<f32>(LOWEST), logits, live);
-                let new_max = max(running_max[r], max(max(logits.x, logits.y), max(logits.z, logits.w)));
-                rescale[r] = exp(running_max[r] - new_max);
-                weights[r] = exp(logits - vec4<f32>(new_max));
-                sum[r] = sum[r] * rescale[r] + (weights[r].x + weights[r].y) + (weights[r].z + weights[r].w);
-                running_max[r] = new_max;
+                // The reference point moves only when a logit passes it by MARGIN: weights stay
+                // below e^MARGIN, and the rescale of the row's sum and output is rare.
+                let group_max = max(max(logits.x, logits.y), max(logits.z, logits.w));
+                if group_max > reference[r] + MARGIN {
+                    let rescale = exp(reference[r] - group_max);
+                    sum[r] *= rescale;
+                    for (var c = 0u; c < DV4; c++) {
+                        acc[r * DV4 + c] *= rescale;
+                    }
+                    reference[r] = group_max;
+                }
+                weights[r] = exp(logits - vec4<f32>(reference[r]));
+                sum[r] += (weights[r].x + weights[r].y) + (weights[r].z + weights[r].w);
             }
             for (var c = 0u; c < DV4; c++) {
                 let v0 = v_tile[j * DV4 + c];
@@ -264,7 +274,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) group
                 let v3 = v_tile[(j + 3u) * DV4 + c];
                 for (var r = 0u; r < Q; r++) {
                     let w = weights[r];
-                    acc[r * DV4 + c] = acc[r * DV4 + c] * rescale[r] + w.x * v0 + w.y * v1 + w.z * v2 + w.w * v3;
+                    acc[r * DV4 + c] += w.x * v0 + w.y * v1 + w.z * v2 + w.w * v3;
                 }
             }
         }
