@@ -12,6 +12,7 @@
 use std::path::Path;
 use std::time::Instant;
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Tensor};
 
 use super::Backend;
@@ -73,12 +74,25 @@ impl Case {
 fn load_model(model: &str, seed: u64, device: &Device) -> Result<(Grl, String), String> {
     if let Ok(config) = GrlConfig::preset(model) {
         device.seed(seed);
-        return Ok((config.init(device), format!("{model}, random weights (seed {seed})")));
+        let grl = config.init(device);
+        // Burn draws a module's random weights lazily, at their first use: drawn here, they are
+        // on the device before the first case, as a loaded model's are, not in its peak.
+        grl.visit(&mut DrawWeights);
+        return Ok((grl, format!("{model}, random weights (seed {seed})")));
     }
     let bytes = bundled::read_model(Path::new(model))
         .map_err(|e| format!("{e}; or a preset name (see grl presets) for random weights"))?;
     let (grl, info) = web_format::load(bytes, device).map_err(|e| format!("{model}: {e}"))?;
     Ok((grl, format!("{model} ({})", info.provenance.name)))
+}
+
+/// Draws each lazily initialised parameter it visits.
+struct DrawWeights;
+
+impl ModuleVisitor for DrawWeights {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
 }
 
 /// Runs every case and prints them.
