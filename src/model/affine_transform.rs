@@ -19,6 +19,11 @@ pub const MAX_LOGIT_SCALE: f64 = 4.605_170_185_988_091; // ln(100)
 /// Magnitude of the relative-position bias: `16 * sigmoid(cpb_mlp(table))`.
 pub const BIAS_MAGNITUDE: f64 = 16.0;
 
+/// Table entries per pass of the bias MLP: its hidden features (`[entries, 512]`) stay at 4 MiB
+/// however large the table, below a token map (a GPU pool's pages follow the largest
+/// allocation it has served, for the rest of the process).
+const ENTRIES_PER_PASS: usize = 2048;
+
 /// Configuration of an [`AffineTransform`].
 #[derive(Config, Debug)]
 pub struct AffineTransformConfig {
@@ -124,6 +129,16 @@ impl AffineTransform {
     /// - table: `[T, 2]`
     /// - output: `[T, heads]`
     pub fn bias_per_entry(&self, table: Tensor<2>) -> Tensor<2> {
+        let [entries, _] = table.dims();
+        if entries <= ENTRIES_PER_PASS {
+            return self.bias_of(table);
+        }
+        let passes = (0..entries).step_by(ENTRIES_PER_PASS);
+        Tensor::cat(passes.map(|start| self.bias_of(table.clone().slice_dim(0, start..entries.min(start + ENTRIES_PER_PASS)))).collect(), 0)
+    }
+
+    /// [`AffineTransform::bias_per_entry`] in one pass.
+    fn bias_of(&self, table: Tensor<2>) -> Tensor<2> {
         let hidden = relu(self.cpb_mlp.fc1.forward(table));
         sigmoid(self.cpb_mlp.fc2.forward(hidden)) * BIAS_MAGNITUDE
     }

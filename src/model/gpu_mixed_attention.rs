@@ -1,5 +1,5 @@
-//! [`MixedAttention`] on the fused WGSL kernel (wgpu natively, WebGPU in the browser): both
-//! branches read their q, k and v straight out of the shared projection's packed output through
+//! [`MixedAttention`] on the fused WGSL kernel (wgpu natively, WebGPU in the browser): each
+//! branch reads its q, k and v straight out of its part of the projection's packed output through
 //! the roll and the window partition ([`super::gpu_attention::Layout`]), normalised and scaled
 //! inside the kernel, and each branch writes its half of the output channels in place: no roll,
 //! partition, split, normalisation, merge or concatenation copies on the device. The anchored
@@ -19,23 +19,34 @@ use super::tables::{CoordTable, StripeTables, TableIndexMask, WindowTables};
 use super::window_attention::WindowAttention;
 use crate::Size;
 
-/// One branch's packed q, k and v in a projection output `[B, H * W, stride]` of `size`:
-/// component `j` of head `h` of part `p` (0 q, 1 k, 2 v) is channel
-/// `offset + (p * heads + h) * head_dim + j`.
+/// Where one branch's q, k and v lie, `[B, H * W, ...]` token maps of `size`: packed in one
+/// projection output `[B, H * W, 3 * heads * head_dim]` (component `j` of head `h` of part `p`,
+/// 0 q, 1 k, 2 v, at channel `(p * heads + h) * head_dim + j`), or split, three maps
+/// `[B, H * W, heads * head_dim]`.
 #[derive(Clone, Copy, Debug)]
 pub struct Packed {
     pub batch: usize,
     pub size: Size,
-    pub stride: usize,
-    pub offset: usize,
     pub heads: usize,
     pub head_dim: usize,
+    pub split: bool,
 }
 
 impl Packed {
+    /// The packing of `qkv` (`[B, H * W, 3 * c]`, `H x W` = `size`) into `heads` heads.
+    fn of(qkv: &Tensor<3>, size: Size, heads: usize) -> Self {
+        let [batch, _, c3] = qkv.dims();
+        Packed { batch, size, heads, head_dim: c3 / 3 / heads, split: false }
+    }
+
     /// Where part `part` lies.
     fn part(&self, part: usize) -> Layout {
-        Layout::map(self.size, self.stride, self.offset + part * self.heads * self.head_dim, self.head_dim)
+        let width = self.heads * self.head_dim;
+        if self.split {
+            Layout::map(self.size, width, 0, self.head_dim)
+        } else {
+            Layout::map(self.size, 3 * width, part * width, self.head_dim)
+        }
     }
 }
 
@@ -59,20 +70,23 @@ impl MixedAttention {
     pub(super) fn forward_gpu(&self, x: &Tensor<3>, size: Size, tables: &TableIndexMask, probe: &mut Option<Probe<'_>>) -> Option<Tensor<3>> {
         let [b, l, c] = x.dims();
         let half = c / 2;
-        let branch = |offset, heads: usize| Packed { batch: b, size, stride: 3 * c, offset, heads, head_dim: half / heads };
-        let (window, stripe) = (branch(0, self.window_attn.num_heads), branch(3 * half, self.stripe_attn.num_heads));
+        let branch = |heads: usize| Packed { batch: b, size, heads, head_dim: half / heads, split: true };
+        let (window, stripe) = (branch(self.window_attn.num_heads), branch(self.stripe_attn.num_heads));
         let stripe_tables = tables.stripe(self.stripe_attn.orientation);
         let window_call = window_call(&self.window_attn, &window, &tables.window, Written { stride: c, offset: 0 });
-        let [a2w, w2a] = stripe_calls(&self.stripe_attn, &stripe, stripe_tables, Written { stride: c, offset: half });
-        if [window_call, a2w, w2a].iter().any(|call| unsupported(call, x.dtype()).is_some()) {
+        let stripe_calls = stripe_calls(&self.stripe_attn, &stripe, stripe_tables, Written { stride: c, offset: half });
+        if stripe_calls.iter().chain([&window_call]).any(|call| unsupported(call, x.dtype()).is_some()) {
             return None;
         }
-        let qkv = self.qkv.forward(x.clone()).flatten::<1>(0, 2);
+        // Each of q, k and v is projected apart (`[B, L, C / 2]`), when its branch needs it: no
+        // allocation is larger than a token map (the GPU pool's pages follow the largest one),
+        // and one branch's are held at a time.
+        let project = |branch, part| self.qkv.forward_part(x.clone(), branch, part).flatten::<1>(0, 2);
+        let out = Tensor::<1>::empty([b * l * c], &x.device());
+        let out = run_window(&self.window_attn, |part| project(0, part), &tables.window, out, window_call);
         let anchor = self.anchor.forward(x.clone(), size);
         record_map(probe, "anchor", &anchor);
-        let out = Tensor::<1>::empty([b * l * c], &x.device());
-        let out = run_window(&self.window_attn, &qkv, &tables.window, out, window_call);
-        let out = run_stripe(&self.stripe_attn, &qkv, anchor, stripe_tables, out, [a2w, w2a]);
+        let out = run_stripe(&self.stripe_attn, |part| project(1, part), anchor, stripe_tables, out, stripe_calls);
         Some(self.proj.forward(out.reshape([b, l, c])))
     }
 }
@@ -85,11 +99,12 @@ impl WindowAttention {
     /// - qkv: `[B, H * W, 3 * c]`; output: `[B, H * W, c]`
     pub(super) fn forward_gpu(&self, qkv: &Tensor<3>, size: Size, tables: &WindowTables) -> Option<Tensor<3>> {
         let [b, l, c3] = qkv.dims();
-        let packed = Packed { batch: b, size, stride: c3, offset: 0, heads: self.num_heads, head_dim: c3 / 3 / self.num_heads };
+        let packed = Packed::of(qkv, size, self.num_heads);
         let call = window_call(self, &packed, tables, Written { stride: c3 / 3, offset: 0 });
         unsupported(&call, qkv.dtype()).is_none().then(|| {
             let out = Tensor::<1>::empty([b * l * c3 / 3], &qkv.device());
-            run_window(self, &qkv.clone().flatten(0, 2), tables, out, call).reshape([b, l, c3 / 3])
+            let qkv = qkv.clone().flatten::<1>(0, 2);
+            run_window(self, |_| qkv.clone(), tables, out, call).reshape([b, l, c3 / 3])
         })
     }
 }
@@ -102,16 +117,17 @@ impl AnchorStripeAttention {
     /// - qkv: `[B, H * W, 3 * c]`; anchor: `[B, H / df, W / df, c]`; output: `[B, H * W, c]`
     pub(super) fn forward_gpu(&self, qkv: &Tensor<3>, anchor: Tensor<4>, size: Size, tables: &StripeTables) -> Option<Tensor<3>> {
         let [b, l, c3] = qkv.dims();
-        let packed = Packed { batch: b, size, stride: c3, offset: 0, heads: self.num_heads, head_dim: c3 / 3 / self.num_heads };
+        let packed = Packed::of(qkv, size, self.num_heads);
         let calls = stripe_calls(self, &packed, tables, Written { stride: c3 / 3, offset: 0 });
         calls.iter().all(|call| unsupported(call, qkv.dtype()).is_none()).then(|| {
             let out = Tensor::<1>::empty([b * l * c3 / 3], &qkv.device());
-            run_stripe(self, &qkv.clone().flatten(0, 2), anchor, tables, out, calls).reshape([b, l, c3 / 3])
+            let qkv = qkv.clone().flatten::<1>(0, 2);
+            run_stripe(self, |_| qkv.clone(), anchor, tables, out, calls).reshape([b, l, c3 / 3])
         })
     }
 }
 
-/// The window branch's launch: q, k and v from the packed map on the (shifted) window grid.
+/// The window branch's launch: q, k and v on the (shifted) window grid.
 fn window_call(attn: &WindowAttention, qkv: &Packed, tables: &WindowTables, out: Written) -> Call {
     let (ws, shift) = (tables.window_size, if attn.shift { tables.shift_size } else { 0 });
     let grid = WindowGrid { size: qkv.size, window: [ws, ws], shift: [shift, shift] };
@@ -122,7 +138,7 @@ fn window_call(attn: &WindowAttention, qkv: &Packed, tables: &WindowTables, out:
         k: qkv.part(1),
         v: qkv.part(2),
         out: Layout::map(qkv.size, out.stride, out.offset, qkv.head_dim),
-        sources: [0, 0, 0],
+        sources: if qkv.split { [0, 1, 2] } else { [0, 0, 0] },
         items: qkv.batch * grid.windows(),
         heads: qkv.heads,
         d: qkv.head_dim,
@@ -132,9 +148,9 @@ fn window_call(attn: &WindowAttention, qkv: &Packed, tables: &WindowTables, out:
     }
 }
 
-/// The stripe branch's two launches: the anchors over the stripe's keys (sources: the anchor
-/// map, the packed map; output `Z`, a map of the anchors' shape), then the stripe's queries over
-/// the anchors (sources: the packed map, the anchor map, `Z`).
+/// The stripe branch's two launches: the anchors over the stripe's keys (sources: the
+/// anchor map, then k and v; output `Z`, a map of the anchors' shape), then the stripe's
+/// queries over the anchors (sources: q, the anchor map, `Z`).
 fn stripe_calls(attn: &AnchorStripeAttention, qkv: &Packed, tables: &StripeTables, out: Written) -> [Call; 2] {
     let shifted = |shift: [usize; 2]| if attn.shift { shift } else { [0, 0] };
     let grid = WindowGrid { size: qkv.size, window: tables.geometry.size, shift: shifted(tables.geometry.shift) };
@@ -142,8 +158,8 @@ fn stripe_calls(attn: &AnchorStripeAttention, qkv: &Packed, tables: &StripeTable
     let df = tables.geometry.size[0] / tables.anchor_size[0];
     let anchor_size = Size { height: qkv.size.height / df, width: qkv.size.width / df };
     let anchor_grid = WindowGrid { size: anchor_size, window: tables.anchor_size, shift: shifted(tables.anchor_shift) };
-    let anchors = Layout::map(anchor_size, qkv.heads * qkv.head_dim, 0, qkv.head_dim);
     let (items, heads, d) = (qkv.batch * grid.windows(), qkv.heads, qkv.head_dim);
+    let anchors = Layout::map(anchor_size, heads * d, 0, d);
     let a2w = Call {
         query_grid: anchor_grid,
         key_grid: grid,
@@ -151,7 +167,7 @@ fn stripe_calls(attn: &AnchorStripeAttention, qkv: &Packed, tables: &StripeTable
         k: qkv.part(1),
         v: qkv.part(2),
         out: anchors,
-        sources: [0, 1, 1],
+        sources: [0, 1, if qkv.split { 2 } else { 1 }],
         items,
         heads,
         d,
@@ -174,27 +190,28 @@ fn stripe_calls(attn: &AnchorStripeAttention, qkv: &Packed, tables: &StripeTable
 }
 
 /// Runs the window branch's launch, writing into `out` (the mask's ids are read only when the
-/// call says the windows are shifted).
-fn run_window(attn: &WindowAttention, qkv: &Tensor<1>, tables: &WindowTables, out: Tensor<1>, call: Call) -> Tensor<1> {
+/// call says the windows are shifted). `qkv(p)` gives the tensor part `p` (0 q, 1 k, 2 v) is
+/// read from, as the call's [`Packed`] says.
+fn run_window(attn: &WindowAttention, qkv: impl Fn(usize) -> Tensor<1>, tables: &WindowTables, out: Tensor<1>, call: Call) -> Tensor<1> {
     let transform = &attn.attn_transform;
-    let sources = [qkv.clone(), qkv.clone(), qkv.clone()];
-    launch(sources, bias(transform, &tables.table), temperature(transform), tables.mask.kernel_ids(), out, call)
+    launch([0, 1, 2].map(qkv), bias(transform, &tables.table), temperature(transform), tables.mask.kernel_ids(), out, call)
 }
 
-/// Runs the stripe branch's two launches, writing into `out`.
+/// Runs the stripe branch's two launches, writing into `out`: k and v are asked for before the
+/// first, q before the second (`qkv(p)` as in [`run_window`]).
 ///
 /// # Shapes
 ///
 /// - anchor: `[B, H / df, W / df, c]`
-fn run_stripe(attn: &AnchorStripeAttention, qkv: &Tensor<1>, anchor: Tensor<4>, tables: &StripeTables, out: Tensor<1>, [a2w, w2a]: [Call; 2]) -> Tensor<1> {
+fn run_stripe(attn: &AnchorStripeAttention, qkv: impl Fn(usize) -> Tensor<1>, anchor: Tensor<4>, tables: &StripeTables, out: Tensor<1>, [a2w, w2a]: [Call; 2]) -> Tensor<1> {
     let [_, height, width, _] = anchor.dims();
     debug_assert_eq!(Size { height, width }, a2w.query_grid.size, "anchors of the size the launches were built for");
     let anchor = anchor.flatten::<1>(0, 3);
     let z = Tensor::<1>::empty(anchor.dims(), &anchor.device());
     let (first, second) = (&attn.attn_transform1, &attn.attn_transform2);
-    let sources = [anchor.clone(), qkv.clone(), qkv.clone()];
+    let sources = [anchor.clone(), qkv(1), qkv(2)];
     let z = launch(sources, bias(first, &tables.table), temperature(first), tables.mask_a2w.kernel_ids(), z, a2w);
-    let sources = [qkv.clone(), anchor, z];
+    let sources = [qkv(0), anchor, z];
     launch(sources, bias(second, &tables.table), temperature(second), tables.mask_w2a.kernel_ids(), out, w2a)
 }
 

@@ -49,3 +49,10 @@ pub fn fused_cpu(device: &Device) -> bool {
 pub fn fused_gpu(device: &Device) -> bool {
     !plain() && !device.is_autodiff() && matches!(device.as_dispatch(), DispatchDevice::Cube(_))
 }
+
+/// Whether `device` is a GPU one (Burn's CubeCL backend: wgpu natively, WebGPU in the browser),
+/// where the device memory pool's pages follow the largest allocation, so that routes keep
+/// their allocations no larger than a token map.
+pub fn on_gpu(device: &Device) -> bool {
+    matches!(device.as_dispatch(), DispatchDevice::Cube(_))
+}

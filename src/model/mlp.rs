@@ -6,6 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::cpu_gelu::gelu;
+use super::kernels;
 
 /// Configuration of an [`Mlp`].
 #[derive(Config, Debug)]
@@ -41,6 +42,21 @@ impl Mlp {
     /// - x: `[B, L, C]`
     /// - output: `[B, L, C]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [_, tokens, c] = x.dims();
+        // On a GPU, in chunks of tokens whose hidden features (the first layer's output and its
+        // GELU) together are no larger than `x`: the device pool's pages follow the largest
+        // allocation it has served, for the rest of the process.
+        let chunks = if kernels::on_gpu(&x.device()) { (2 * self.fc1.weight.dims()[1]).div_ceil(c).min(tokens) } else { 1 };
+        if chunks <= 1 {
+            return self.forward_tokens(x);
+        }
+        let rows = tokens.div_ceil(chunks);
+        let parts = (0..tokens).step_by(rows).map(|start| self.forward_tokens(x.clone().slice_dim(1, start..tokens.min(start + rows))));
+        Tensor::cat(parts.collect(), 1)
+    }
+
+    /// All of `x`'s tokens at once.
+    fn forward_tokens(&self, x: Tensor<3>) -> Tensor<3> {
         self.fc2.forward(gelu(self.fc1.forward(x)))
     }
 }

@@ -3,7 +3,7 @@
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::module::{avg_pool2d, max_pool2d};
+use burn::tensor::module::{avg_pool2d, linear, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 
@@ -45,6 +45,22 @@ impl QkvProjection {
     /// - output: `[B, L, 3C]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         self.body.forward(x)
+    }
+
+    /// One part of [`QkvProjection::forward`]: part `part` (0 q, 1 k, 2 v) of branch `branch`
+    /// (0 the window branch, 1 the stripe branch), its channels `(3 * branch + part) * C / 2 ..`,
+    /// so that a route need not hold all six parts at once.
+    ///
+    /// # Shapes
+    ///
+    /// - x: `[B, L, C]`
+    /// - output: `[B, L, C / 2]`
+    pub fn forward_part(&self, x: Tensor<3>, branch: usize, part: usize) -> Tensor<3> {
+        let width = self.body.weight.dims()[1] / 6;
+        let channels = (3 * branch + part) * width..(3 * branch + part + 1) * width;
+        let weight = self.body.weight.val().slice_dim(1, channels.clone());
+        let bias = self.body.bias.as_ref().map(|bias| bias.val().slice_dim(0, channels));
+        linear(x, weight, bias)
     }
 }
 

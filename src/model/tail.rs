@@ -34,12 +34,14 @@ const LRELU_SLOPE_NEAREST: f64 = 0.2;
 pub const HALO: usize = 3;
 
 /// The most bytes of high-resolution maps one band holds (upsampled features and the
-/// convolution after them, f32).
-pub const TAIL_BAND_BYTES: u64 = 32 << 20;
+/// convolution after them, f32): 8 MiB each, a GRL-S token map's size at 128x128, so that on
+/// a GPU the tail's maps do not enlarge the pool's pages (which follow the largest
+/// allocation).
+pub const TAIL_BAND_BYTES: u64 = 16 << 20;
 
 /// The fewest rows of a band (unless the map has fewer): below it the halos' recomputation
 /// would cost more than the memory saved is worth.
-pub const MIN_BAND_ROWS: usize = 16;
+pub const MIN_BAND_ROWS: usize = 8;
 
 impl GrlConfig {
     /// Bytes of the tail's high-resolution maps per input row of a `[batch, C, H, width]`
@@ -217,13 +219,13 @@ mod tests {
     #[test]
     fn band_rows_follow_the_budget() {
         let config = GrlConfig { upscale: 4, upsampler: Upsampler::PixelShuffle, ..GrlConfig::default() };
-        // 128 wide at x4: 1 MiB of maps per row; 32 MiB hold 32 rows, 26 with the halos.
+        // 128 wide at x4: 1 MiB of maps per row; 16 MiB hold 16 rows, 10 with the halos.
         assert_eq!(config.tail_bytes_per_row(1, 128), 1 << 20);
-        assert_eq!(config.tail_band_rows(1, 128, 128), 26);
-        assert_eq!(config.tail_band_span(1, 128, 128), 32);
+        assert_eq!(config.tail_band_rows(1, 128, 128), 10);
+        assert_eq!(config.tail_band_span(1, 128, 128), 16);
         // Small maps run whole; wide ones keep the minimum rows.
-        assert_eq!(config.tail_band_rows(1, 20, 128), 20);
-        assert_eq!(config.tail_band_span(1, 20, 128), 20);
+        assert_eq!(config.tail_band_rows(1, 10, 128), 10);
+        assert_eq!(config.tail_band_span(1, 10, 128), 10);
         assert_eq!(config.tail_band_rows(4, 512, 512), MIN_BAND_ROWS);
         // The direct tail's maps have the output's channels; the residual tail never bands.
         let direct = GrlConfig { upsampler: Upsampler::PixelShuffleDirect, ..config.clone() };
