@@ -36,6 +36,7 @@ mod cpu_parallel;
 pub mod cpu_windows;
 pub mod flops;
 pub mod gpu_attention;
+mod gpu_attention_call;
 mod gpu_mixed_attention;
 pub mod grl;
 pub mod intermediates;
