@@ -10,6 +10,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
+use super::chunks::map_in_chunks;
 use super::tables::{CoordTable, PositionIndex, ShiftMask};
 use super::{cpu_attention, kernels};
 
@@ -129,12 +130,7 @@ impl AffineTransform {
     /// - table: `[T, 2]`
     /// - output: `[T, heads]`
     pub fn bias_per_entry(&self, table: Tensor<2>) -> Tensor<2> {
-        let [entries, _] = table.dims();
-        if entries <= ENTRIES_PER_PASS {
-            return self.bias_of(table);
-        }
-        let passes = (0..entries).step_by(ENTRIES_PER_PASS);
-        Tensor::cat(passes.map(|start| self.bias_of(table.clone().slice_dim(0, start..entries.min(start + ENTRIES_PER_PASS)))).collect(), 0)
+        map_in_chunks(table, 0, ENTRIES_PER_PASS, |table| self.bias_of(table))
     }
 
     /// [`AffineTransform::bias_per_entry`] in one pass.

@@ -32,6 +32,8 @@ use cubecl::{CubeCount, CubeDim};
 
 use super::cpu_attention::RegionIds;
 pub use super::cpu_windows::WindowGrid;
+use super::gpu_attention_call::PARAMS_BYTES;
+pub use super::gpu_attention_call::{Call, Layout};
 use super::tables::RelativeIndex;
 
 /// Most channels per head of q/k and of v: the kernel keeps a query row and an output row in
@@ -43,8 +45,6 @@ const INVOCATIONS: usize = 64;
 const WORKGROUP_BYTES: usize = 16 << 10;
 /// WebGPU's default `maxComputeWorkgroupsPerDimension`.
 const MAX_WORKGROUPS: usize = 65_535;
-use super::gpu_attention_call::PARAMS_BYTES;
-pub use super::gpu_attention_call::{Call, Layout};
 
 /// The kernel as a Burn backend operation (CubeCL backends: wgpu, WebGPU).
 #[backend_extension(Cube)]

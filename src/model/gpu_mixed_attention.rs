@@ -1,8 +1,9 @@
 //! [`MixedAttention`] on the fused WGSL kernel (wgpu natively, WebGPU in the browser): each
-//! branch reads its q, k and v straight out of its part of the projection's packed output through
-//! the roll and the window partition ([`super::gpu_attention::Layout`]), normalised and scaled
-//! inside the kernel, and each branch writes its half of the output channels in place: no roll,
-//! partition, split, normalisation, merge or concatenation copies on the device. The anchored
+//! branch's q, k and v are projected apart, when it runs, and read straight out of those token
+//! maps through the roll and the window partition ([`super::gpu_attention::Layout`]),
+//! normalised and scaled inside the kernel, and each branch writes its half of the output
+//! channels in place: no roll, partition, split, normalisation, merge or concatenation copies
+//! on the device. The anchored
 //! stripe branch's intermediate `Z` lives as a map of the anchors' shape.
 //!
 //! The plain-ops twin is [`MixedAttention::forward`]'s path through

@@ -47,7 +47,7 @@ pub fn fused_cpu(device: &Device) -> bool {
 /// Burn's CubeCL backend (wgpu natively, WebGPU in the browser) without autodiff, unless plain
 /// ops were asked for.
 pub fn fused_gpu(device: &Device) -> bool {
-    !plain() && !device.is_autodiff() && matches!(device.as_dispatch(), DispatchDevice::Cube(_))
+    !plain() && !device.is_autodiff() && on_gpu(device)
 }
 
 /// Whether `device` is a GPU one (Burn's CubeCL backend: wgpu natively, WebGPU in the browser),

@@ -5,6 +5,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
+use super::chunks::map_in_chunks;
 use super::cpu_gelu::gelu;
 use super::kernels;
 
@@ -47,12 +48,7 @@ impl Mlp {
         // GELU) together are no larger than `x`: the device pool's pages follow the largest
         // allocation it has served, for the rest of the process.
         let chunks = if kernels::on_gpu(&x.device()) { (2 * self.fc1.weight.dims()[1]).div_ceil(c).min(tokens) } else { 1 };
-        if chunks <= 1 {
-            return self.forward_tokens(x);
-        }
-        let rows = tokens.div_ceil(chunks);
-        let parts = (0..tokens).step_by(rows).map(|start| self.forward_tokens(x.clone().slice_dim(1, start..tokens.min(start + rows))));
-        Tensor::cat(parts.collect(), 1)
+        map_in_chunks(x, 1, tokens.div_ceil(chunks.max(1)), |x| self.forward_tokens(x))
     }
 
     /// All of `x`'s tokens at once.

@@ -27,6 +27,7 @@ pub mod attention_fixture;
 pub mod block;
 pub mod bounds;
 pub mod cab;
+mod chunks;
 pub mod config;
 pub mod conv;
 pub mod cpu_attention;
