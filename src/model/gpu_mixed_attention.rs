@@ -1,15 +1,17 @@
 //! [`MixedAttention`] on the fused WGSL kernel (wgpu natively, WebGPU in the browser): each
 //! branch's q, k and v are projected apart, when it runs, and read straight out of those token
 //! maps through the roll and the window partition ([`super::gpu_attention::Layout`]),
-//! normalised and scaled inside the kernel, and each branch writes its half of the output
-//! channels in place: no roll, partition, split, normalisation, merge or concatenation copies
-//! on the device. The anchored
-//! stripe branch's intermediate `Z` lives as a map of the anchors' shape.
+//! normalised and scaled inside the kernel: no roll, partition, split, normalisation or merge
+//! copies on the device. Each branch writes a map of its own, `[B, H * W, C / 2]`, allocated when
+//! its last launch runs, and the two are concatenated for the output projection: one copy of a
+//! token map, where one output map for both branches would be held through all their launches
+//! (the peak of the block). The anchored stripe branch's intermediate `Z` lives as a map of the
+//! anchors' shape.
 //!
 //! The plain-ops twin is [`MixedAttention::forward`]'s path through
 //! [`super::window_attention`] and [`super::stripe_attention`]; the tests compare the two.
 
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
 use super::affine_transform::AffineTransform;
 use super::gpu_attention::{Call, Layout, WindowGrid, launch, unsupported};
@@ -40,6 +42,11 @@ impl Packed {
         Packed { batch, size, heads, head_dim: c3 / 3 / heads, split: false }
     }
 
+    /// Where the branch's output lies: a token map `[B, H * W, heads * head_dim]` of its own.
+    fn output(&self) -> Layout {
+        Layout::map(self.size, self.heads * self.head_dim, 0, self.head_dim)
+    }
+
     /// Where part `part` lies.
     fn part(&self, part: usize) -> Layout {
         let width = self.heads * self.head_dim;
@@ -49,14 +56,6 @@ impl Packed {
             Layout::map(self.size, 3 * width, part * width, self.head_dim)
         }
     }
-}
-
-/// Where a branch writes its output: channels `offset..offset + heads * head_dim` of a token map
-/// `[B, H * W, stride]`.
-#[derive(Clone, Copy, Debug)]
-pub struct Written {
-    pub stride: usize,
-    pub offset: usize,
 }
 
 impl MixedAttention {
@@ -74,8 +73,8 @@ impl MixedAttention {
         let branch = |heads: usize| Packed { batch: b, size, heads, head_dim: half / heads, split: true };
         let (window, stripe) = (branch(self.window_attn.num_heads), branch(self.stripe_attn.num_heads));
         let stripe_tables = tables.stripe(self.stripe_attn.orientation);
-        let window_call = window_call(&self.window_attn, &window, &tables.window, Written { stride: c, offset: 0 });
-        let stripe_calls = stripe_calls(&self.stripe_attn, &stripe, stripe_tables, Written { stride: c, offset: half });
+        let window_call = window_call(&self.window_attn, &window, &tables.window);
+        let stripe_calls = stripe_calls(&self.stripe_attn, &stripe, stripe_tables);
         if stripe_calls.iter().chain([&window_call]).any(|call| unsupported(call, x.dtype()).is_some()) {
             return None;
         }
@@ -83,12 +82,12 @@ impl MixedAttention {
         // allocation is larger than a token map (the GPU pool's pages follow the largest one),
         // and one branch's are held at a time.
         let project = |branch, part| self.qkv.forward_part(x.clone(), branch, part).flatten::<1>(0, 2);
-        let out = Tensor::<1>::empty([b * l * c], &x.device());
-        let out = run_window(&self.window_attn, |part| project(0, part), &tables.window, out, window_call);
+        let window_out = run_window(&self.window_attn, |part| project(0, part), &tables.window, window_call);
         let anchor = self.anchor.forward(x.clone(), size);
         record_map(probe, "anchor", &anchor);
-        let out = run_stripe(&self.stripe_attn, |part| project(1, part), anchor, stripe_tables, out, stripe_calls);
-        Some(self.proj.forward(out.reshape([b, l, c])))
+        let stripe_out = run_stripe(&self.stripe_attn, |part| project(1, part), anchor, stripe_tables, stripe_calls);
+        let out = Tensor::cat(vec![window_out.reshape([b, l, half]), stripe_out.reshape([b, l, half])], 2);
+        Some(self.proj.forward(out))
     }
 }
 
@@ -101,11 +100,10 @@ impl WindowAttention {
     pub(super) fn forward_gpu(&self, qkv: &Tensor<3>, size: Size, tables: &WindowTables) -> Option<Tensor<3>> {
         let [b, l, c3] = qkv.dims();
         let packed = Packed::of(qkv, size, self.num_heads);
-        let call = window_call(self, &packed, tables, Written { stride: c3 / 3, offset: 0 });
+        let call = window_call(self, &packed, tables);
         unsupported(&call, qkv.dtype()).is_none().then(|| {
-            let out = Tensor::<1>::empty([b * l * c3 / 3], &qkv.device());
             let qkv = qkv.clone().flatten::<1>(0, 2);
-            run_window(self, |_| qkv.clone(), tables, out, call).reshape([b, l, c3 / 3])
+            run_window(self, |_| qkv.clone(), tables, call).reshape([b, l, c3 / 3])
         })
     }
 }
@@ -119,17 +117,16 @@ impl AnchorStripeAttention {
     pub(super) fn forward_gpu(&self, qkv: &Tensor<3>, anchor: Tensor<4>, size: Size, tables: &StripeTables) -> Option<Tensor<3>> {
         let [b, l, c3] = qkv.dims();
         let packed = Packed::of(qkv, size, self.num_heads);
-        let calls = stripe_calls(self, &packed, tables, Written { stride: c3 / 3, offset: 0 });
+        let calls = stripe_calls(self, &packed, tables);
         calls.iter().all(|call| unsupported(call, qkv.dtype()).is_none()).then(|| {
-            let out = Tensor::<1>::empty([b * l * c3 / 3], &qkv.device());
             let qkv = qkv.clone().flatten::<1>(0, 2);
-            run_stripe(self, |_| qkv.clone(), anchor, tables, out, calls).reshape([b, l, c3 / 3])
+            run_stripe(self, |_| qkv.clone(), anchor, tables, calls).reshape([b, l, c3 / 3])
         })
     }
 }
 
 /// The window branch's launch: q, k and v on the (shifted) window grid.
-fn window_call(attn: &WindowAttention, qkv: &Packed, tables: &WindowTables, out: Written) -> Call {
+fn window_call(attn: &WindowAttention, qkv: &Packed, tables: &WindowTables) -> Call {
     let (ws, shift) = (tables.window_size, if attn.shift { tables.shift_size } else { 0 });
     let grid = WindowGrid { size: qkv.size, window: [ws, ws], shift: [shift, shift] };
     Call {
@@ -138,7 +135,7 @@ fn window_call(attn: &WindowAttention, qkv: &Packed, tables: &WindowTables, out:
         q: qkv.part(0),
         k: qkv.part(1),
         v: qkv.part(2),
-        out: Layout::map(qkv.size, out.stride, out.offset, qkv.head_dim),
+        out: qkv.output(),
         sources: if qkv.split { [0, 1, 2] } else { [0, 0, 0] },
         items: qkv.batch * grid.windows(),
         heads: qkv.heads,
@@ -152,7 +149,7 @@ fn window_call(attn: &WindowAttention, qkv: &Packed, tables: &WindowTables, out:
 /// The stripe branch's two launches: the anchors over the stripe's keys (sources: the
 /// anchor map, then k and v; output `Z`, a map of the anchors' shape), then the stripe's
 /// queries over the anchors (sources: q, the anchor map, `Z`).
-fn stripe_calls(attn: &AnchorStripeAttention, qkv: &Packed, tables: &StripeTables, out: Written) -> [Call; 2] {
+fn stripe_calls(attn: &AnchorStripeAttention, qkv: &Packed, tables: &StripeTables) -> [Call; 2] {
     let shifted = |shift: [usize; 2]| if attn.shift { shift } else { [0, 0] };
     let grid = WindowGrid { size: qkv.size, window: tables.geometry.size, shift: shifted(tables.geometry.shift) };
     // The anchors are the map pooled by df, the stripe's size over the anchor stripe's.
@@ -182,7 +179,7 @@ fn stripe_calls(attn: &AnchorStripeAttention, qkv: &Packed, tables: &StripeTable
         q: qkv.part(0),
         k: anchors,
         v: anchors,
-        out: Layout::map(qkv.size, out.stride, out.offset, d),
+        out: qkv.output(),
         sources: [0, 1, 2],
         index: tables.index_w2a.rule(),
         ..a2w
@@ -190,21 +187,31 @@ fn stripe_calls(attn: &AnchorStripeAttention, qkv: &Packed, tables: &StripeTable
     [a2w, w2a]
 }
 
-/// Runs the window branch's launch, writing into `out` (the mask's ids are read only when the
-/// call says the windows are shifted). `qkv(p)` gives the tensor part `p` (0 q, 1 k, 2 v) is
-/// read from, as the call's [`Packed`] says.
-fn run_window(attn: &WindowAttention, qkv: impl Fn(usize) -> Tensor<1>, tables: &WindowTables, out: Tensor<1>, call: Call) -> Tensor<1> {
-    let transform = &attn.attn_transform;
-    launch([0, 1, 2].map(qkv), bias(transform, &tables.table), temperature(transform), tables.mask.kernel_ids(), out, call)
+/// The output a launch writes, a token map `[B, H * W, stride]` (as `call.out` says), allocated
+/// only when the launch is about to run: an allocation made earlier would hold its bytes through
+/// the launches before.
+fn output(call: &Call, device: &Device) -> Tensor<1> {
+    let images = call.items / call.query_grid.windows();
+    Tensor::empty([images * call.out.image], device)
 }
 
-/// Runs the stripe branch's two launches, writing into `out`: k and v are asked for before the
-/// first, q before the second (`qkv(p)` as in [`run_window`]).
+/// Runs the window branch's launch (the mask's ids are read only when the call says the windows
+/// are shifted). `qkv(p)` gives the tensor part `p` (0 q, 1 k, 2 v) is read from, as the call's
+/// [`Packed`] says.
+fn run_window(attn: &WindowAttention, qkv: impl Fn(usize) -> Tensor<1>, tables: &WindowTables, call: Call) -> Tensor<1> {
+    let transform = &attn.attn_transform;
+    let sources = [0, 1, 2].map(qkv);
+    let out = output(&call, &sources[0].device());
+    launch(sources, bias(transform, &tables.table), temperature(transform), tables.mask.kernel_ids(), out, call)
+}
+
+/// Runs the stripe branch's two launches: k and v are asked for before the first, q and the
+/// output before the second (`qkv(p)` as in [`run_window`]).
 ///
 /// # Shapes
 ///
 /// - anchor: `[B, H / df, W / df, c]`
-fn run_stripe(attn: &AnchorStripeAttention, qkv: impl Fn(usize) -> Tensor<1>, anchor: Tensor<4>, tables: &StripeTables, out: Tensor<1>, [a2w, w2a]: [Call; 2]) -> Tensor<1> {
+fn run_stripe(attn: &AnchorStripeAttention, qkv: impl Fn(usize) -> Tensor<1>, anchor: Tensor<4>, tables: &StripeTables, [a2w, w2a]: [Call; 2]) -> Tensor<1> {
     let [_, height, width, _] = anchor.dims();
     debug_assert_eq!(Size { height, width }, a2w.query_grid.size, "anchors of the size the launches were built for");
     let anchor = anchor.flatten::<1>(0, 3);
@@ -213,6 +220,7 @@ fn run_stripe(attn: &AnchorStripeAttention, qkv: impl Fn(usize) -> Tensor<1>, an
     let sources = [anchor.clone(), qkv(1), qkv(2)];
     let z = launch(sources, bias(first, &tables.table), temperature(first), tables.mask_a2w.kernel_ids(), z, a2w);
     let sources = [qkv(0), anchor, z];
+    let out = output(&w2a, &sources[0].device());
     launch(sources, bias(second, &tables.table), temperature(second), tables.mask_w2a.kernel_ids(), out, w2a)
 }
 

@@ -219,10 +219,13 @@ impl Grl {
 
         let first = self.conv_first.forward(x.clone());
         record_map(&mut probe, "conv_first", &first);
-        let body = self.forward_features(first.clone(), tables, &mut probe);
+        let body = self.forward_features(first, tables, &mut probe);
         let body = self.conv_after_body.forward(body);
         record_map(&mut probe, "conv_after_body", &body);
-        let features = body + first;
+        // The long skip computes the first convolution again (`in_channels` -> C, a sliver of
+        // the forward's work) rather than holding its `[B, C, H, W]` map through the body: one
+        // feature map less at every moment of the body, where the peak memory is.
+        let features = body + self.conv_first.forward(x.clone());
 
         let out = self.tail(features, x);
         let out = out / config.img_range;
