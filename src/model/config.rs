@@ -149,6 +149,20 @@ impl GrlConfig {
         *self == GrlConfig { upscale: self.upscale, ..other.clone() }
     }
 
+    /// Whether this body is `other`'s with stages appended: the same settings, and
+    /// `depths` and both head counts longer than `other`'s and starting with them. `other`'s
+    /// weights then fit this model's first stages ([`super::Grl::with_stages_of`]).
+    pub fn extends_body(&self, other: &GrlConfig) -> bool {
+        let n = other.depths.len();
+        let prefix = GrlConfig {
+            depths: self.depths[..n.min(self.depths.len())].to_vec(),
+            num_heads_window: self.num_heads_window[..n.min(self.num_heads_window.len())].to_vec(),
+            num_heads_stripe: self.num_heads_stripe[..n.min(self.num_heads_stripe.len())].to_vec(),
+            ..self.clone()
+        };
+        self.depths.len() > n && prefix == *other
+    }
+
     /// Hidden width of every block's MLP: `int(embed_dim * mlp_ratio)`.
     pub fn mlp_hidden_dim(&self) -> usize {
         (self.embed_dim as f64 * self.mlp_ratio) as usize

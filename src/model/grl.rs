@@ -1,6 +1,6 @@
 //! [`Grl`]: the whole network (reference `GRL` in `models/networks/grl.py`).
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::ops::PadMode;
@@ -161,6 +161,21 @@ impl Grl {
         }
     }
 
+    /// This model with the stages of `grown` past its own appended, each starting as the
+    /// identity: a stage is `x + conv(blocks(x))`, and its closing convolution starts at zero.
+    /// A deeper model then begins where this trained one ends, and its new blocks learn from
+    /// there. `grown`'s configuration must extend this one's ([`GrlConfig::extends_body`]).
+    pub fn with_stages_of(mut self, grown: Grl) -> Grl {
+        let device = self.device();
+        let new = grown.layers.into_iter().skip(self.layers.len()).map(|mut stage| {
+            stage.conv.weight = Param::from_tensor(Tensor::zeros(stage.conv.weight.dims(), &device));
+            stage.conv.bias = stage.conv.bias.map(|b| Param::from_tensor(Tensor::zeros(b.dims(), &device)));
+            stage
+        });
+        self.layers.extend(new);
+        Grl { config: grown.config, ..self }
+    }
+
     /// The device the weights live on.
     pub fn device(&self) -> Device {
         self.conv_first.weight.device()
@@ -315,6 +330,28 @@ pub(crate) mod tests {
             assert_eq!(y.dims(), expected, "{:?}", config.upsampler);
             assert!(y.is_finite().all().into_scalar::<bool>());
         }
+    }
+
+    #[test]
+    fn appended_stages_start_as_the_identity() {
+        let device = Device::flex();
+        let small = tiny(Upsampler::Residual, 1, 3);
+        let grown = GrlConfig {
+            depths: vec![2, 1],
+            num_heads_window: vec![2, 2],
+            num_heads_stripe: vec![2, 1],
+            ..small.clone()
+        };
+        assert!(grown.extends_body(&small));
+        assert!(!small.extends_body(&grown));
+        assert!(!grown.extends_body(&GrlConfig { embed_dim: 32, ..small.clone() }));
+        let model = small.init(&device);
+        let x = Tensor::<4>::random([1, 3, 8, 16], Distribution::Uniform(0.0, 1.0), &device);
+        let before = model.forward(x.clone()).into_data();
+        let deeper = model.with_stages_of(grown.init(&device));
+        assert_eq!(deeper.layers.len(), 2);
+        assert_eq!(deeper.config, grown);
+        deeper.forward(x).into_data().assert_approx_eq::<f32>(&before, burn::tensor::Tolerance::absolute(1e-6));
     }
 
     #[test]

@@ -233,9 +233,10 @@ fn start(
     }
 }
 
-/// The weights of the web-format model at `path` for `config`: its own configuration, or one
+/// The weights of the web-format model at `path` for `config`: its own configuration, one
 /// that differs in the scale only (an x4 upscaler from an x2 one), whose body is kept and
-/// whose tail starts from random weights.
+/// whose tail starts from random weights, or one with fewer stages, whose stages are kept and
+/// followed by new ones that start as the identity.
 fn initial_weights(path: &Path, config: &GrlConfig, device: &Device) -> Result<Grl, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let (model, info) = web_format::load(bytes, device).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -246,8 +247,11 @@ fn initial_weights(path: &Path, config: &GrlConfig, device: &Device) -> Result<G
     if upscalers && config.same_body(&info.config) {
         return Ok(model.with_tail_of(config.init(device)));
     }
+    if config.extends_body(&info.config) {
+        return Ok(model.with_stages_of(config.init(device)));
+    }
     Err(format!(
-        "{} has another configuration than --config: fine-tuning keeps the architecture (an upscaler may start from one of another scale: its body is kept, its tail starts anew)",
+        "{} has another configuration than --config: fine-tuning keeps the architecture (an upscaler may start from one of another scale: its body is kept, its tail starts anew; a model with stages appended starts from one without them, its new stages as the identity)",
         path.display()
     ))
 }
