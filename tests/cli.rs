@@ -271,6 +271,8 @@ fn bench_prints_a_table_and_json_lines() {
         let (min, median, max) = (line["min_s"].as_f64().unwrap(), line["median_s"].as_f64().unwrap(), line["max_s"].as_f64().unwrap());
         assert!(0.0 < min && min <= median && median <= max, "{line}");
         assert!(line["gflops"].as_f64().unwrap() > 0.0 && line["peak_bytes"].as_u64().is_some(), "{line}");
+        // What the process held before the case: its weights, code and heap (more than a MB).
+        assert!(line["base_bytes"].as_u64().unwrap() > 1 << 20, "{line}");
     }
     assert!(text(&run.stderr).contains("run 2/2"), "progress goes to stderr");
     // A preset gets seeded random weights; the table names what was measured.

@@ -45,6 +45,10 @@ struct Case {
     times: Vec<f64>,
     flops: u64,
     peak_bytes: Option<u64>,
+    /// What was held before the case, the weights among it (resident bytes on the CPU, the
+    /// device allocator's reserved bytes on wgpu): `base_bytes + peak_bytes` is the peak of the
+    /// whole process or device.
+    base_bytes: Option<u64>,
     /// The tiling scheduler's estimate of the peak ([`crate::model::memory`]), on this path.
     estimated_bytes: u64,
 }
@@ -154,6 +158,7 @@ fn json_line(model: &str, backend: &str, threads: usize, plain: bool, case: &Cas
         "gflop": case.flops as f64 / 1e9,
         "gflops": case.gflops_per_s(),
         "peak_bytes": case.peak_bytes,
+        "base_bytes": case.base_bytes,
         "estimated_bytes": case.estimated_bytes,
     })
     .to_string()
@@ -182,7 +187,8 @@ fn run_case(grl: &Grl, device: &Device, size: usize, runs: usize, cpu: bool) -> 
     }
     times.sort_by(f64::total_cmp);
     let estimated_bytes = grl.memory().memory(1, grl.config.padded_size(Size::square(size))).peak_bytes;
-    Ok(Case { size, times, flops: grl.config.flops(Size::square(size)), peak_bytes: memory.peak(device), estimated_bytes })
+    let (peak_bytes, base_bytes) = (memory.peak(device), memory.base());
+    Ok(Case { size, times, flops: grl.config.flops(Size::square(size)), peak_bytes, base_bytes, estimated_bytes })
 }
 
 /// The memory baseline of a case.
@@ -202,6 +208,13 @@ impl PeakMemory {
         } else {
             device.memory_cleanup();
             PeakMemory::Device(device.memory_pool_usage().map(|u| u.bytes_reserved))
+        }
+    }
+
+    /// The baseline; `None` where the platform does not say.
+    fn base(&self) -> Option<u64> {
+        match *self {
+            PeakMemory::Process(before) | PeakMemory::Device(before) => before,
         }
     }
 
@@ -254,7 +267,7 @@ mod tests {
 
     #[test]
     fn a_case_reports_its_figures() {
-        let case = Case { size: 100, times: vec![0.5, 1.0, 2.0], flops: 4_000_000_000, peak_bytes: Some(1 << 20), estimated_bytes: 3 << 20 };
+        let case = Case { size: 100, times: vec![0.5, 1.0, 2.0], flops: 4_000_000_000, peak_bytes: Some(1 << 20), base_bytes: Some(1 << 24), estimated_bytes: 3 << 20 };
         assert_eq!((case.median(), case.min(), case.max()), (1.0, 0.5, 2.0));
         let even = Case { times: vec![1.0, 2.0, 4.0, 8.0], ..case };
         assert_eq!(even.median(), 3.0);
