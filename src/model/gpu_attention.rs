@@ -7,7 +7,7 @@
 //!
 //! The kernel reads its operands where they lie ([`Layout`] and [`WindowGrid`]): straight out of
 //! the projection's packed `[B, H * W, 3C]` output, through the roll and the window partition,
-//! and writes its rows back into a token map in place (`super::gpu_mixed_attention`), so that no
+//! and writes its rows into a token map through the reverse of both (`super::gpu_mixed_attention`), so that no
 //! rolled, partitioned, split, normalised or merged copy is made; [`attend`] takes window-layout
 //! tensors `[B', heads, n, d]` (the grid of one window).
 //!
