@@ -256,6 +256,17 @@ fn training_resumes_exactly_where_it_stopped() {
     assert!(info.contains("--init"), "{info}");
     let other = grl(&["train", "--config", "dn_grl_tiny_c3s25", "--degradation", "noise:25", "--data", train.to_str().unwrap(), "--val", val.to_str().unwrap(), "--run", dir.path().join("other").to_str().unwrap(), "-o", "x", "--name", "n", "--val-crop", "32", "--init", tuned.to_str().unwrap()]);
     assert!(text(&other.stderr).contains("another configuration"), "{}", text(&other.stderr));
+    // A model with a stage appended starts from one without it.
+    let deeper = dir.path().join("deeper.json");
+    std::fs::write(&deeper, r#"{"embed_dim": 8, "upscale": 1, "depths": [1, 1], "num_heads_window": [1, 1], "num_heads_stripe": [1, 1], "mlp_ratio": 1.0}"#).unwrap();
+    let grown = dir.path().join("grown.safetensors");
+    let (d, t, v) = (deeper.to_str().unwrap(), train.to_str().unwrap(), val.to_str().unwrap());
+    let run_dir = dir.path().join("grown");
+    let result = grl(&["train", "--config", d, "--degradation", "noise:0-50", "--data", t, "--val", v, "--run", run_dir.to_str().unwrap(), "-o", grown.to_str().unwrap(), "--name", "n", "--steps", "1", "--batch", "2", "--patch", "16", "--val-crop", "32", "--init", tuned.to_str().unwrap()]);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let bytes = std::fs::read(&grown).unwrap();
+    let names = safetensors::SafeTensors::deserialize(&bytes).unwrap().names().into_iter().map(String::from).collect::<Vec<_>>();
+    assert!(names.iter().any(|n| n.starts_with("layers.1.")) && !names.iter().any(|n| n.starts_with("layers.2.")), "{names:?}");
     let log = std::fs::read_to_string(dir.path().join("resumed/log.csv")).unwrap();
     assert_eq!(log.lines().map(|l| l.split(',').next().unwrap()).collect::<Vec<_>>(), ["3", "4"], "{log}");
 }
