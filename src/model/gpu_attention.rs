@@ -46,13 +46,15 @@ const WORKGROUP_BYTES: usize = 16 << 10;
 /// WebGPU's default `maxComputeWorkgroupsPerDimension`.
 const MAX_WORKGROUPS: usize = 65_535;
 
-/// The kernel as a Burn backend operation (CubeCL backends: wgpu, WebGPU).
-#[backend_extension(Cube)]
+/// The kernel as a Burn backend operation (CubeCL backends: wgpu, WebGPU; with the `gpu-fusion`
+/// feature, an opaque operation in Burn's fusion stream, its output shaped like `out`).
+#[backend_extension(Cube, Fusion: cfg(feature = "gpu-fusion"))]
 pub trait FusedAttentionBackend: Backend {
     /// Runs `call`: q, k and v from the source tensors `sources` (unused ones are
     /// placeholders), the output written into `out` in place, which it returns. `per_entry`
     /// `[T, heads]`, `scale` `[heads]` (the temperatures); `ids` holds the query ids
     /// `[nW * n_q]` then the key ids `[nW * n_k]`, read only when masked.
+    #[fusion(dtype = source0, shape = out)]
     fn fused_attention(
         source0: FloatTensor<Self>,
         source1: FloatTensor<Self>,
