@@ -154,10 +154,11 @@ impl GrlConfig {
     /// weights then fit this model's first stages ([`super::Grl::with_stages_of`]).
     pub fn extends_body(&self, other: &GrlConfig) -> bool {
         let n = other.depths.len();
+        let first = |stages: &[usize]| stages[..n.min(stages.len())].to_vec();
         let prefix = GrlConfig {
-            depths: self.depths[..n.min(self.depths.len())].to_vec(),
-            num_heads_window: self.num_heads_window[..n.min(self.num_heads_window.len())].to_vec(),
-            num_heads_stripe: self.num_heads_stripe[..n.min(self.num_heads_stripe.len())].to_vec(),
+            depths: first(&self.depths),
+            num_heads_window: first(&self.num_heads_window),
+            num_heads_stripe: first(&self.num_heads_stripe),
             ..self.clone()
         };
         self.depths.len() > n && prefix == *other

@@ -1,6 +1,6 @@
 //! [`Grl`]: the whole network (reference `GRL` in `models/networks/grl.py`).
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::ops::PadMode;
@@ -166,10 +166,9 @@ impl Grl {
     /// A deeper model then begins where this trained one ends, and its new blocks learn from
     /// there. `grown`'s configuration must extend this one's ([`GrlConfig::extends_body`]).
     pub fn with_stages_of(mut self, grown: Grl) -> Grl {
-        let device = self.device();
         let new = grown.layers.into_iter().skip(self.layers.len()).map(|mut stage| {
-            stage.conv.weight = Param::from_tensor(Tensor::zeros(stage.conv.weight.dims(), &device));
-            stage.conv.bias = stage.conv.bias.map(|b| Param::from_tensor(Tensor::zeros(b.dims(), &device)));
+            stage.conv.weight = stage.conv.weight.map(|w| w.zeros_like());
+            stage.conv.bias = stage.conv.bias.map(|b| b.map(|b| b.zeros_like()));
             stage
         });
         self.layers.extend(new);
