@@ -7,7 +7,8 @@
 //! loop took 45-60% of a GRL forward (`docs/performance.md`). Here a block of 64 queries gets its
 //! whole score rows from one matrix product (`gemm`, the crate flex itself uses), the bias,
 //! mask, softmax and normalisation run over each row while it is in cache, with an `exp` that
-//! vectorises (AVX2 + FMA where the CPU has them), and a second product gives the output.
+//! vectorises (AVX-512 or AVX2 + FMA where the CPU has them: `cpu_softmax.rs`), and a second
+//! product gives the output.
 //!
 //! [`attend`] takes tensors (the transform's fused path); [`attend_slices`] takes the window
 //! layout [`super::cpu_windows`] gathers straight from the token map, with the temperature as
@@ -17,7 +18,7 @@
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::cpu_parallel::for_each_chunk_with;
-use super::tables::MASK_VALUE;
+use super::cpu_softmax::softmax_row;
 
 /// Queries per block: a block's scores (64 x up to 4096 keys, 1 MiB at most) stay in L2.
 const QUERY_BLOCK: usize = 64;
@@ -218,137 +219,5 @@ fn matmul(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, n, k]: [usize; 3], lhs_
             false,
             gemm::Parallelism::None,
         );
-    }
-}
-
-/// One score row in place: `* scale + entries[index]`, `+ MASK_VALUE` where the key's region id
-/// differs from the query's, then `e^(s - max)`. Returns the softmax's normaliser `1 / sum`,
-/// which the caller applies to the row's output (`d_v` values rather than `n_k`). Every `index`
-/// value is below `entries.len()`.
-fn softmax_row(row: &mut [f32], scale: f32, entries: &[f32], index: &[u32], mask: Option<(i64, &[i64])>) -> f32 {
-    debug_assert!(index.len() == row.len() && index.iter().all(|&i| (i as usize) < entries.len()));
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { softmax_row_avx2(row, scale, entries, index, mask) };
-    }
-    for (s, &i) in row.iter_mut().zip(index) {
-        // SAFETY: every index value is below `entries.len()` (checked by `attend_slices`).
-        *s = *s * scale + unsafe { *entries.get_unchecked(i as usize) };
-    }
-    exponentiate(row, mask)
-}
-
-/// [`softmax_row`] with the bias gathered eight entries at a time (`vgatherdps`: LLVM does not
-/// vectorise the scalar gather by itself) and the rest compiled for AVX2 + FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_row_avx2(row: &mut [f32], scale: f32, entries: &[f32], index: &[u32], mask: Option<(i64, &[i64])>) -> f32 {
-    use std::arch::x86_64::{__m256i, _mm256_fmadd_ps, _mm256_i32gather_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_set1_ps, _mm256_storeu_ps};
-    let full = row.len() / 8 * 8;
-    let factor = _mm256_set1_ps(scale);
-    for at in (0..full).step_by(8) {
-        // SAFETY: `at + 8 <= row.len() == index.len()`; the index values (below 2^31) address
-        // `entries`.
-        unsafe {
-            let offsets = _mm256_loadu_si256(index.as_ptr().add(at).cast::<__m256i>());
-            let bias = _mm256_i32gather_ps::<4>(entries.as_ptr(), offsets);
-            let scores = _mm256_loadu_ps(row.as_ptr().add(at));
-            _mm256_storeu_ps(row.as_mut_ptr().add(at), _mm256_fmadd_ps(scores, factor, bias));
-        }
-    }
-    for (s, &i) in row[full..].iter_mut().zip(&index[full..]) {
-        // SAFETY: as above.
-        *s = *s * scale + unsafe { *entries.get_unchecked(i as usize) };
-    }
-    exponentiate(row, mask)
-}
-
-/// The rest of [`softmax_row`] after the bias: the mask, `e^(s - max)` with its sum; returns
-/// `1 / sum`.
-#[inline(always)]
-fn exponentiate(row: &mut [f32], mask: Option<(i64, &[i64])>) -> f32 {
-    if let Some((id, keys)) = mask {
-        let masked = MASK_VALUE as f32;
-        for (s, &key) in row.iter_mut().zip(keys) {
-            *s += if key != id { masked } else { 0.0 };
-        }
-    }
-    let max = lanes(row, f32::NEG_INFINITY, f32::max);
-    let mut sums = [0.0f32; 8];
-    let mut chunks = row.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        for (s, sum) in chunk.iter_mut().zip(&mut sums) {
-            *s = exp(*s - max);
-            *sum += *s;
-        }
-    }
-    let mut sum = sums.iter().sum::<f32>();
-    for s in chunks.into_remainder() {
-        *s = exp(*s - max);
-        sum += *s;
-    }
-    1.0 / sum
-}
-
-/// Folds `values` with `f` over 8 independent lanes (so that it vectorises), then the lanes.
-#[inline(always)]
-fn lanes(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
-    let mut acc = [init; 8];
-    let chunks = values.chunks_exact(8);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (a, &x) in acc.iter_mut().zip(chunk) {
-            *a = f(*a, x);
-        }
-    }
-    tail.iter().fold(acc.into_iter().fold(init, f), |a, &x| f(a, x))
-}
-
-/// `e^x` for `x <= 0` (a softmax's shifted logits), within 2 ulp of `f32::exp`, branch-free so
-/// that loops over it vectorise: `x = n ln 2 + r`, a degree-6 polynomial for `e^r` (Cephes'
-/// `expf`), `2^n` from the exponent bits. Below -87 it returns about 1e-38 instead of a
-/// subnormal or 0: nothing next to the row's maximum term, which is 1.
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
-    let x = x.max(-87.0);
-    let shifted = x * LOG2E + ROUND;
-    let n = shifted - ROUND;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.987_569_1e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
-    let e_r = p * r * r + r + 1.0;
-    // The low bits of `shifted` hold n (two's complement): 2^n has exponent bits n + 127.
-    let n_bits = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
-    e_r * f32::from_bits(((n_bits + 127) as u32) << 23)
-}
-
-#[cfg(all(test, not(target_arch = "wasm32")))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exp_is_within_two_ulp_of_std() {
-        for i in 0..=200_000 {
-            let x = -87.0 * i as f32 / 200_000.0;
-            let (got, want) = (exp(x), x.exp());
-            assert!((got - want).abs() <= 2.0 * f32::EPSILON * want, "exp({x}) = {got}, expected {want}");
-        }
-        assert!(exp(-1000.0) > 0.0 && exp(-1000.0) < 1e-37);
-    }
-
-    #[test]
-    fn lanes_fold_every_value() {
-        let values: Vec<f32> = (0..19).map(|i| i as f32).collect();
-        assert_eq!(lanes(&values, 0.0, |a, b| a + b), 171.0);
-        assert_eq!(lanes(&values, f32::NEG_INFINITY, f32::max), 18.0);
     }
 }

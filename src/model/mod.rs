@@ -32,6 +32,7 @@ pub mod config;
 pub mod conv;
 pub mod cpu_attention;
 pub mod cpu_gelu;
+mod cpu_softmax;
 mod cpu_mixed_attention;
 mod cpu_parallel;
 pub mod cpu_windows;
