@@ -17,6 +17,7 @@
 
 use burn::tensor::{Int, Tensor, TensorData};
 
+use super::cpu_gemm::matmul;
 use super::cpu_parallel::for_each_chunk_with;
 use super::cpu_softmax::softmax_row;
 
@@ -174,7 +175,7 @@ impl Head<'_> {
             let rows = QUERY_BLOCK.min(n_q - start);
             let scores = &mut scratch[..rows * n_k];
             // scores[rows, n_k] = q[start.., d] · k[n_k, d]ᵀ
-            matmul(scores, &self.q[start * d..], self.k, [rows, n_k, d], [d, 1], [1, d]);
+            matmul(scores, &self.q[start * d..], self.k, [rows, n_k, d], [d, 1], [1, d], false);
             let mut normalisers = [0.0f32; QUERY_BLOCK];
             for ((r, row), normaliser) in scores.chunks_exact_mut(n_k).enumerate().zip(&mut normalisers) {
                 let qi = start + r;
@@ -183,41 +184,10 @@ impl Head<'_> {
             }
             // out[start.., d_v] = scores[rows, n_k] · v[n_k, d_v], each row by its normaliser
             let out = &mut out[start * d_v..(start + rows) * d_v];
-            matmul(out, scores, self.v, [rows, d_v, n_k], [n_k, 1], [d_v, 1]);
+            matmul(out, scores, self.v, [rows, d_v, n_k], [n_k, 1], [d_v, 1], false);
             for (row, normaliser) in out.chunks_exact_mut(d_v).zip(normalisers) {
                 row.iter_mut().for_each(|x| *x *= normaliser);
             }
         }
-    }
-}
-
-/// `dst[m, n] = lhs[m, k] · rhs[k, n]`, `dst` row-major and dense; `lhs_strides` and
-/// `rhs_strides` are (row, column) strides.
-fn matmul(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, n, k]: [usize; 3], lhs_strides: [usize; 2], rhs_strides: [usize; 2]) {
-    assert!(dst.len() >= m * n && lhs.len() > (m - 1) * lhs_strides[0] + (k - 1) * lhs_strides[1]);
-    assert!(rhs.len() > (k - 1) * rhs_strides[0] + (n - 1) * rhs_strides[1]);
-    // SAFETY: the asserts above keep every index gemm reads or writes inside the slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.as_ptr(),
-            lhs_strides[1] as isize,
-            lhs_strides[0] as isize,
-            rhs.as_ptr(),
-            rhs_strides[1] as isize,
-            rhs_strides[0] as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
     }
 }

@@ -12,6 +12,8 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::affine_transform::AffineTransform;
 use super::cpu_attention::{Dims, Operands, RegionIds, attend_slices, entries_by_head, floats};
+use super::cpu_linear::{Activation, linear_slice};
+use super::cpu_values::with_values;
 use super::cpu_windows::{Channels, WindowGrid, gather, scatter};
 use super::intermediates::{Probe, record_map};
 use super::mixed_attention::MixedAttention;
@@ -53,7 +55,7 @@ impl MixedAttention {
     pub(super) fn forward_cpu(&self, x: Tensor<3>, size: Size, tables: &TableIndexMask, mut probe: Option<Probe<'_>>) -> Tensor<3> {
         let device = x.device();
         let [b, l, c] = x.dims();
-        let qkv = floats(self.qkv.forward(x.clone()).into_data());
+        let qkv = with_values(&x, |values| linear_slice(&self.qkv.body, values, Activation::Identity));
         let anchor = self.anchor.forward(x, size);
         record_map(&mut probe, "anchor", &anchor);
 
@@ -67,7 +69,8 @@ impl MixedAttention {
         let stripe_tables = tables.stripe(self.stripe_attn.orientation);
         let (y, grid) = stripe_branch(&self.stripe_attn, &stripe, anchor, size, stripe_tables);
         scatter(&y, &grid, Channels { stride: c, offset: half, ..stripe.part(0) }, &mut out);
-        self.proj.forward(Tensor::from_data(TensorData::new(out, [b, l, c]), &device))
+        let out = linear_slice(&self.proj, &out, Activation::Identity);
+        Tensor::from_data(TensorData::new(out, [b, l, c]), &device)
     }
 }
 
@@ -103,7 +106,7 @@ fn stripe_branch(
     assert_eq!(grid.windows(), anchor_grid.windows(), "one anchor window per stripe");
     let [q, k, v] = qkv.gather_qkv(&grid);
     let (heads, d) = (qkv.heads, qkv.head_dim);
-    let a = gather(&floats(anchor.into_data()), &anchor_grid, Channels { stride: heads * d, offset: 0, heads, head_dim: d }, true);
+    let a = with_values(&anchor, |anchor| gather(anchor, &anchor_grid, Channels { stride: heads * d, offset: 0, heads, head_dim: d }, true));
     let (n_s, n_a) = (grid.tokens(), anchor_grid.tokens());
     let windows = q.len() / (heads * n_s * d);
     let a2w = Dims { windows, heads, n_q: n_a, n_k: n_s, d, d_v: d };

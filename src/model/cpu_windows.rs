@@ -9,7 +9,7 @@
 //! each token's head vector is read once, normalised while in registers where asked, and
 //! written where the kernel reads it.
 
-use super::cpu_parallel::for_each_chunk;
+use super::cpu_parallel::{build_chunks, for_each_chunk};
 use crate::Size;
 
 /// How an `H x W` grid of tokens is cut into windows: rolled by `-shift` first (like
@@ -89,8 +89,7 @@ pub fn gather(map: &[f32], grid: &WindowGrid, channels: Channels, normalize: boo
     let batch = grid.check(map.len(), &channels);
     let Channels { stride, offset, heads, head_dim: d } = channels;
     let (windows, n, area) = (grid.windows(), grid.tokens(), grid.size.area());
-    let mut out = vec![0.0f32; batch * windows * heads * n * d];
-    for_each_chunk(&mut out, n * d, |item, chunk| {
+    build_chunks(batch * windows * heads * n * d, n * d, &[0.0], |item, chunk| {
         let (bw, h) = (item / heads, item % heads);
         let (b, w) = (bw / windows, bw % windows);
         for (t, dst) in chunk.chunks_exact_mut(d).enumerate() {
@@ -100,8 +99,7 @@ pub fn gather(map: &[f32], grid: &WindowGrid, channels: Channels, normalize: boo
                 *o = x * factor;
             }
         }
-    });
-    out
+    })
 }
 
 /// Writes window-layout heads into the `channels` of a token map, the inverse of [`gather`]
