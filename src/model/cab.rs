@@ -8,6 +8,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
 use super::conv::conv3x3;
+use super::cpu_conv::conv2d;
 use super::cpu_gelu::gelu;
 use crate::Size;
 
@@ -86,7 +87,7 @@ impl Cab {
     pub fn forward(&self, x: Tensor<3>, size: Size) -> Tensor<3> {
         let [b, l, c] = x.dims();
         let map = x.swap_dims(1, 2).reshape([b, c, size.height, size.width]);
-        let y = self.expand.forward(gelu(self.compress.forward(map)));
+        let y = conv2d(&self.expand, gelu(conv2d(&self.compress, map)));
         self.channel_attention.forward(y).reshape([b, c, l]).swap_dims(1, 2)
     }
 }

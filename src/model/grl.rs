@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::block::BlockConfig;
 use super::config::GrlConfig;
 use super::conv::conv3x3;
+use super::cpu_conv::conv2d;
 use super::intermediates::{Intermediates, Probe, child, record_map, record_tokens};
 use super::memory::{AttentionPath, GrlMemory};
 use super::mixed_attention::MixedAttentionConfig;
@@ -231,15 +232,15 @@ impl Grl {
         let mean = Tensor::<4>::from_data(TensorData::new(config.mean(), [1, config.in_channels, 1, 1]), &device);
         let x = (x - mean.clone()) * config.img_range;
 
-        let first = self.conv_first.forward(x.clone());
+        let first = conv2d(&self.conv_first, x.clone());
         record_map(&mut probe, "conv_first", &first);
         let body = self.forward_features(first, tables, &mut probe);
-        let body = self.conv_after_body.forward(body);
+        let body = conv2d(&self.conv_after_body, body);
         record_map(&mut probe, "conv_after_body", &body);
         // The long skip computes the first convolution again (`in_channels` -> C, a sliver of
         // the forward's work) rather than holding its `[B, C, H, W]` map through the body: one
         // feature map less at every moment of the body, where the peak memory is.
-        let features = body + self.conv_first.forward(x.clone());
+        let features = body + conv2d(&self.conv_first, x.clone());
 
         let out = self.tail(features, x);
         let out = out / config.img_range;

@@ -5,8 +5,12 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::module::{avg_pool2d, linear, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
+use super::cpu_linear::{Activation, linear_slice};
+use super::cpu_pool::pool_tokens;
+use super::cpu_values::with_values;
+use super::kernels;
 use super::settings::AnchorPooling;
 use crate::Size;
 
@@ -121,6 +125,13 @@ impl AnchorProjection {
         let stage = &self.body[0];
         let [b, _, c] = x.dims();
         let df = stage.down_factor;
+        if kernels::fused_cpu(&x.device()) {
+            // Pooled channels-last from the token map as it is, then the fused linear.
+            let pooled = with_values(&x, |values| pool_tokens(values, b, size, c, df, stage.pooling));
+            let anchors = linear_slice(&stage.reduction, &pooled, Activation::Identity);
+            let [ha, wa] = [size.height / df, size.width / df];
+            return Tensor::from_data(TensorData::new(anchors, [b, ha, wa, c / 2]), &x.device());
+        }
         let map = x.swap_dims(1, 2).reshape([b, c, size.height, size.width]);
         let pooled = match stage.pooling {
             AnchorPooling::Avg => avg_pool2d(map, AvgPoolOptions::new([df, df])),
@@ -152,5 +163,23 @@ mod tests {
         assert_eq!(out.dims(), [1, 2, 2, 1]);
         // Block (0, 0): mean of 0, 1, 4, 5 = 2.5; block (1, 1): mean of 10, 11, 14, 15 = 12.5.
         assert_eq!(out.into_data().try_to_vec::<f32>().unwrap(), vec![2.5, 4.5, 10.5, 12.5]);
+    }
+
+    /// The fused route (pooled channels-last, [`crate::model::cpu_pool`]) against its plain-ops
+    /// twin, both poolings, a batch of two, a non-square map.
+    #[test]
+    fn fused_anchors_match_their_plain_ops_twin() {
+        use crate::model::kernels::with_plain_ops;
+        use burn::tensor::{Distribution, Tolerance};
+        let device = Device::flex();
+        let x = Tensor::<3>::random([2, 8 * 12, 6], Distribution::Normal(0.0, 1.0), &device);
+        for pooling in [AnchorPooling::Avg, AnchorPooling::Max] {
+            let anchor = AnchorProjectionConfig::new(6, 4).with_pooling(pooling).init(&device);
+            let size = Size { height: 8, width: 12 };
+            let fused = anchor.forward(x.clone(), size);
+            let plain = with_plain_ops(|| anchor.forward(x.clone(), size));
+            assert_eq!(fused.dims(), [2, 2, 3, 3]);
+            fused.into_data().assert_approx_eq::<f32>(&plain.into_data(), Tolerance::rel_abs(1e-5, 1e-6));
+        }
     }
 }

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::block::{Block, BlockConfig};
 use super::conv::conv3x3;
+use super::cpu_conv::conv2d_tokens;
 use super::intermediates::{Probe, child, record_tokens};
 use super::tables::TableIndexMask;
 use crate::Size;
@@ -59,7 +60,6 @@ impl TransformerStage {
         tables: &TableIndexMask,
         mut probe: Option<Probe<'_>>,
     ) -> Tensor<3> {
-        let [b, l, c] = x.dims();
         let mut res = x.clone();
         for (j, block) in self.blocks.iter().enumerate() {
             let name = probe.as_ref().map(|_| format!("blocks.{j}"));
@@ -67,8 +67,6 @@ impl TransformerStage {
             res = block.forward(res, size, tables, child(&mut probe, name));
             record_tokens(&mut probe, name, &res);
         }
-        let map = res.swap_dims(1, 2).reshape([b, c, size.height, size.width]);
-        let res = self.conv.forward(map).reshape([b, c, l]).swap_dims(1, 2);
-        res + x
+        conv2d_tokens(&self.conv, res, size) + x
     }
 }

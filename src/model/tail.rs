@@ -17,6 +17,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use super::config::GrlConfig;
+use super::cpu_conv::conv2d;
 use super::grl::{Grl, NUM_OUT_FEATS};
 use super::settings::Upsampler;
 
@@ -115,16 +116,16 @@ impl Grl {
     fn tail_whole(&self, features: Tensor<4>, x: Tensor<4>) -> Tensor<4> {
         match self.config.upsampler {
             Upsampler::PixelShuffle => {
-                let x = leaky_relu(conv(&self.conv_before_upsample).forward(features), LRELU_SLOPE_BEFORE_UPSAMPLE);
+                let x = leaky_relu(conv2d(conv(&self.conv_before_upsample), features), LRELU_SLOPE_BEFORE_UPSAMPLE);
                 let x = self.upsample.as_ref().expect("built with pixelshuffle").forward(x);
-                conv(&self.conv_last).forward(x)
+                conv2d(conv(&self.conv_last), x)
             }
             Upsampler::PixelShuffleDirect => {
                 self.upsample.as_ref().expect("built with pixelshuffledirect").forward(features)
             }
             Upsampler::NearestConv => self.nearest_conv_tail(features),
             Upsampler::Residual => {
-                let residual = conv(&self.conv_last).forward(features);
+                let residual = conv2d(conv(&self.conv_last), features);
                 let config = &self.config;
                 if config.in_channels == config.out_channels() { x + residual } else { residual }
             }
@@ -133,10 +134,10 @@ impl Grl {
 
     /// The `nearest+conv` tail: two nearest x2 steps with convolutions.
     fn nearest_conv_tail(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = leaky_relu(conv(&self.conv_before_upsample).forward(x), LRELU_SLOPE_BEFORE_UPSAMPLE);
-        let x = leaky_relu(conv(&self.conv_up1).forward(nearest_2x(x)), LRELU_SLOPE_NEAREST);
-        let x = leaky_relu(conv(&self.conv_up2).forward(nearest_2x(x)), LRELU_SLOPE_NEAREST);
-        conv(&self.conv_last).forward(leaky_relu(conv(&self.conv_hr).forward(x), LRELU_SLOPE_NEAREST))
+        let x = leaky_relu(conv2d(conv(&self.conv_before_upsample), x), LRELU_SLOPE_BEFORE_UPSAMPLE);
+        let x = leaky_relu(conv2d(conv(&self.conv_up1), nearest_2x(x)), LRELU_SLOPE_NEAREST);
+        let x = leaky_relu(conv2d(conv(&self.conv_up2), nearest_2x(x)), LRELU_SLOPE_NEAREST);
+        conv2d(conv(&self.conv_last), leaky_relu(conv2d(conv(&self.conv_hr), x), LRELU_SLOPE_NEAREST))
     }
 }
 

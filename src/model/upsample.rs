@@ -8,6 +8,8 @@ use burn::nn::{PixelShuffle, PixelShuffleConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::conv::conv3x3;
+use super::cpu_conv::conv2d;
+use super::cpu_shuffle::pixel_shuffle;
 
 /// Configuration of an [`Upsample`].
 #[derive(Config, Debug)]
@@ -70,7 +72,8 @@ impl Upsample {
     /// - x: `[B, C_in, H, W]`
     /// - output: `[B, C_out, H * scale, W * scale]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.up.iter().fold(x, |x, conv| self.shuffle.forward(conv.forward(x)))
+        let factor = self.shuffle.upscale_factor;
+        self.up.iter().fold(x, |x, conv| pixel_shuffle(conv2d(conv, x), factor))
     }
 }
 
