@@ -6,5 +6,6 @@ pub mod data;
 pub mod degrade;
 pub mod eval;
 pub mod metrics;
+pub mod split_batch;
 pub mod testset;
 pub mod trainer;

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{self, Progress};
 use super::data::{PatchSampler, Planar, load_folder};
 use super::degrade::Degradation;
+use super::split_batch::{batch_tensor, loss_and_grads};
 use super::metrics::psnr;
 use crate::atomic_write::write_atomically;
 use crate::model::{Grl, GrlConfig};
@@ -128,13 +129,6 @@ fn validation_pairs(settings: &TrainSettings, degradation: &Degradation) -> Resu
         .collect()
 }
 
-/// Planar images of one size as a `[n, 3, h, w]` tensor.
-fn batch_tensor(images: &[Planar], device: &Device) -> Tensor<4> {
-    let (h, w) = (images[0].height, images[0].width);
-    let values: Vec<f32> = images.iter().flat_map(|im| im.planes.iter().copied()).collect();
-    Tensor::from_data(TensorData::new(values, [images.len(), 3, h, w]), device)
-}
-
 /// Mean PSNR of `model` on the validation pairs (8-bit, shave = scale).
 fn validate(model: &Grl, pairs: &[(Planar, image::RgbImage)], scale: usize) -> Result<f64, String> {
     let device = Device::flex();
@@ -167,17 +161,17 @@ pub fn train(settings: &TrainSettings, files: &RunFiles, hooks: &mut impl TrainH
         .map_err(|e| format!("cannot write the log: {e}"))?;
     let mut loss_sum = 0.0;
     let mut loss_count = 0;
+    // One part of the batch per CPU thread (`--threads`), each on its own fork of the model.
+    let parts = rayon::current_num_threads();
     let stop_at = files.stop_after.map_or(settings.steps, |n| (progress.step + n).min(settings.steps));
     while progress.step < stop_at {
         let mut rng = step_rng(settings.seed, progress.step);
         let targets: Vec<Planar> = (0..settings.batch).map(|_| sampler.sample(settings.patch, &mut rng)).collect();
         let inputs: Vec<Planar> = targets.iter().map(|t| degradation.apply(t, &mut rng)).collect::<Result<_, _>>()?;
-        let output = model.forward(batch_tensor(&inputs, &device));
-        let loss = (output - batch_tensor(&targets, &device)).abs().mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let (loss, grads) = loss_and_grads(&model, &inputs, &targets, &device, parts);
         let lr = learning_rate(settings, progress.step);
         model = optim.step(lr, model, grads);
-        loss_sum += finite_loss(loss.into_scalar::<f32>() as f64, progress.step + 1, settings.lr)?;
+        loss_sum += finite_loss(loss as f64, progress.step + 1, settings.lr)?;
         loss_count += 1;
         progress.step += 1;
         hooks.step(progress.step);
