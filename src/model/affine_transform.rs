@@ -5,12 +5,13 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
 use super::chunks::map_in_chunks;
+use super::cpu_linear::{Activation, linear};
 use super::tables::{CoordTable, PositionIndex, ShiftMask};
 use super::{cpu_attention, kernels};
 
@@ -135,8 +136,8 @@ impl AffineTransform {
 
     /// [`AffineTransform::bias_per_entry`] in one pass.
     fn bias_of(&self, table: Tensor<2>) -> Tensor<2> {
-        let hidden = relu(self.cpb_mlp.fc1.forward(table));
-        sigmoid(self.cpb_mlp.fc2.forward(hidden)) * BIAS_MAGNITUDE
+        let hidden = linear(&self.cpb_mlp.fc1, table, Activation::Relu);
+        sigmoid(linear(&self.cpb_mlp.fc2, hidden, Activation::Identity)) * BIAS_MAGNITUDE
     }
 
     /// Cosine attention of `q` over `k`/`v` with this transform, window by window.

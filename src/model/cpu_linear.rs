@@ -27,6 +27,8 @@ pub enum Activation {
     Identity,
     /// The exact (erf) GELU of `x W + b`.
     Gelu,
+    /// `max(x W + b, 0)`.
+    Relu,
 }
 
 /// `activation(layer(x))`, on the fused kernel where [`kernels::fused_cpu`] allows, else on
@@ -43,6 +45,7 @@ pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>, activation: Activati
         return match activation {
             Activation::Identity => y,
             Activation::Gelu => burn::tensor::activation::gelu(y),
+            Activation::Relu => burn::tensor::activation::relu(y),
         };
     }
     let mut dims = x.dims();
@@ -70,8 +73,10 @@ pub fn linear_slice(layer: &Linear, x: &[f32], activation: Activation) -> Vec<f3
         let m = out.len() / d_out;
         let lhs = &x[block * ROWS * d_in..][..m * d_in];
         matmul(out, lhs, weight, [m, d_out, d_in], [d_in, 1], [d_out, 1], true);
-        if activation == Activation::Gelu {
-            gelu_in_place(out);
+        match activation {
+            Activation::Identity => {}
+            Activation::Gelu => gelu_in_place(out),
+            Activation::Relu => out.iter_mut().for_each(|y| *y = y.max(0.0)),
         }
     })
 }
@@ -91,7 +96,7 @@ mod tests {
         let x = Tensor::<3>::random([2, 3 * ROWS / 2 + 7, 24], Distribution::Normal(0.0, 1.0), &device);
         for bias in [true, false] {
             let layer = LinearConfig::new(24, 40).with_bias(bias).init(&device);
-            for activation in [Activation::Identity, Activation::Gelu] {
+            for activation in [Activation::Identity, Activation::Gelu, Activation::Relu] {
                 for input in [x.clone(), x.clone().swap_dims(0, 1).swap_dims(0, 1).flip([0])] {
                     let fused = linear(&layer, input.clone(), activation);
                     let plain = with_plain_ops(|| linear(&layer, input, activation));
