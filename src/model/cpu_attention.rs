@@ -97,8 +97,11 @@ pub fn attend_slices(operands: Operands<'_>, dims: Dims, ids: Option<RegionIds<'
     assert!(v.len() == windows * heads * n_k * d_v && index.len() == n_q * n_k && scale.len() == heads);
     let table_len = entries.len() / heads;
     assert_eq!(entries.len(), heads * table_len);
-    // The rows read the per-entry values without bounds checks.
-    assert!(index.iter().all(|&i| (i as usize) < table_len), "an index value is past the {table_len} table entries");
+    // The rows read the per-entry values without bounds checks. (`max` vectorises; a
+    // short-circuiting `all` over the 4M entries of a stripe index took 5% of a GRL-S forward at
+    // 64x64, on one thread.)
+    let largest = index.iter().copied().max().unwrap_or(0);
+    assert!(index.is_empty() || (largest as usize) < table_len, "index value {largest} is past the {table_len} table entries");
     let ints = |t: &Tensor<2, Int>| t.clone().into_data().convert::<i64>().try_into_vec::<i64>().expect("converted to i64");
     let ids = ids.map(|ids| WindowIds::new(ints(ids.query), ints(ids.key), n_q, n_k));
     let mut out = vec![0.0f32; windows * heads * n_q * d_v];
