@@ -18,7 +18,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::cpu_gemm::matmul;
 use super::cpu_parallel::build_chunks;
-use super::cpu_values::with_values;
+use super::cpu_values::{bias_or_zeros, with_values};
 use super::kernels;
 use crate::Size;
 
@@ -83,10 +83,7 @@ fn conv_channels_last(conv: &Conv2d, k: usize, x: &[f32], [b, h, w, c_in]: [usiz
         return vec![0.0; b * h * w * c_out];
     }
     let rhs = weights_by_tap(conv, k);
-    let bias = match &conv.bias {
-        Some(bias) => bias.val().into_data().convert::<f32>().try_into_vec::<f32>().expect("converted to f32"),
-        None => vec![0.0; c_out],
-    };
+    let bias = bias_or_zeros(&conv.bias, c_out);
     let rows = (PIXELS / w).max(1);
     let depth = k * k * c_in;
     // Few outputs per pixel (an RGB output layer): gathering the neighbourhoods would write
@@ -135,16 +132,16 @@ fn accumulate_taps(out: &mut [f32], x: &[f32], rhs: &[f32], [h, w, c_in, c_out]:
 /// `(ky * k + kx) * C_in + ci` holds tap `(ky, kx)` of input channel `ci` for every output.
 fn weights_by_tap(conv: &Conv2d, k: usize) -> Vec<f32> {
     let [c_out, c_in, _, _] = conv.weight.dims();
-    let weight = conv.weight.val().into_data().convert::<f32>();
-    let weight = weight.as_slice::<f32>().expect("converted to f32");
     let mut rhs = vec![0.0; k * k * c_in * c_out];
-    for (co, filter) in weight.chunks_exact(c_in * k * k).enumerate() {
-        for (ci, taps) in filter.chunks_exact(k * k).enumerate() {
-            for (tap, &value) in taps.iter().enumerate() {
-                rhs[(tap * c_in + ci) * c_out + co] = value;
+    with_values(&conv.weight.val(), |weight| {
+        for (co, filter) in weight.chunks_exact(c_in * k * k).enumerate() {
+            for (ci, taps) in filter.chunks_exact(k * k).enumerate() {
+                for (tap, &value) in taps.iter().enumerate() {
+                    rhs[(tap * c_in + ci) * c_out + co] = value;
+                }
             }
         }
-    }
+    });
     rhs
 }
 

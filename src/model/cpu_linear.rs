@@ -14,7 +14,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::cpu_gelu::gelu_in_place;
 use super::cpu_gemm::matmul;
 use super::cpu_parallel::build_chunks;
-use super::cpu_values::with_values;
+use super::cpu_values::{bias_or_zeros, with_values};
 use super::kernels;
 
 /// Rows per parallel task: a block of a GRL-S projection's output (128 x 384) stays in L2.
@@ -63,21 +63,18 @@ pub fn linear_slice(layer: &Linear, x: &[f32], activation: Activation) -> Vec<f3
     if d_out == 0 {
         return Vec::new();
     }
-    let weight = layer.weight.val().into_data().convert::<f32>();
-    let weight = weight.as_slice::<f32>().expect("converted to f32");
-    let bias = match &layer.bias {
-        Some(bias) => bias.val().into_data().convert::<f32>().try_into_vec::<f32>().expect("converted to f32"),
-        None => vec![0.0; d_out],
-    };
-    build_chunks(rows * d_out, ROWS * d_out, &bias, |block, out| {
-        let m = out.len() / d_out;
-        let lhs = &x[block * ROWS * d_in..][..m * d_in];
-        matmul(out, lhs, weight, [m, d_out, d_in], [d_in, 1], [d_out, 1], true);
-        match activation {
-            Activation::Identity => {}
-            Activation::Gelu => gelu_in_place(out),
-            Activation::Relu => out.iter_mut().for_each(|y| *y = y.max(0.0)),
-        }
+    let bias = bias_or_zeros(&layer.bias, d_out);
+    with_values(&layer.weight.val(), |weight| {
+        build_chunks(rows * d_out, ROWS * d_out, &bias, |block, out| {
+            let m = out.len() / d_out;
+            let lhs = &x[block * ROWS * d_in..][..m * d_in];
+            matmul(out, lhs, weight, [m, d_out, d_in], [d_in, 1], [d_out, 1], true);
+            match activation {
+                Activation::Identity => {}
+                Activation::Gelu => gelu_in_place(out),
+                Activation::Relu => out.iter_mut().for_each(|y| *y = y.max(0.0)),
+            }
+        })
     })
 }
 

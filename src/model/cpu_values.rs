@@ -5,6 +5,7 @@
 //! kernels only read their inputs, so they borrow the backend's buffer where it is contiguous.
 
 use burn::backend::Flex;
+use burn::module::Param;
 use burn::tensor::Tensor;
 
 /// `f` on the values of `x` in row-major order: borrowed from Burn's CPU backend when `x` lives
@@ -18,6 +19,15 @@ pub fn with_values<const D: usize, R>(x: &Tensor<D>, f: impl FnOnce(&[f32]) -> R
     }
     let data = x.clone().into_data().convert::<f32>();
     f(data.as_slice::<f32>().expect("converted to f32"))
+}
+
+/// A layer's bias as values, or `len` zeros for a layer without one: what a kernel's output
+/// blocks start from.
+pub fn bias_or_zeros(bias: &Option<Param<Tensor<1>>>, len: usize) -> Vec<f32> {
+    match bias {
+        Some(bias) => with_values(&bias.val(), <[f32]>::to_vec),
+        None => vec![0.0; len],
+    }
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

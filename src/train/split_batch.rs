@@ -24,13 +24,10 @@ pub fn loss_and_grads(model: &Grl, inputs: &[Planar], targets: &[Planar], device
     let n = inputs.len();
     let size = n.div_ceil(parts.clamp(1, n.max(1)));
     if size >= n {
-        let (loss, grads) = part_loss_and_grads(model, inputs, targets, device, 1.0);
-        return (loss, grads);
+        return part_loss_and_grads(model, inputs, targets, device, 1.0);
     }
     let part = |(inputs, targets): (&[Planar], &[Planar])| {
-        let fork = model.clone().fork(device);
-        let (loss, grads) = part_loss_and_grads(&fork, inputs, targets, device, inputs.len() as f64 / n as f64);
-        (loss, grads)
+        part_loss_and_grads(&model.clone().fork(device), inputs, targets, device, inputs.len() as f64 / n as f64)
     };
     let chunks: Vec<_> = inputs.chunks(size).zip(targets.chunks(size)).collect();
     let results: Vec<(f32, GradientsParams)> = chunks.into_par_iter().map(part).collect();
