@@ -115,7 +115,7 @@ fn exponentiate<const LANES: usize>(row: &mut [f32], mask: Option<(i64, &[i64])>
 /// Folds `values` with `f` over `LANES` independent lanes (so that it vectorises), then the
 /// lanes.
 #[inline(always)]
-fn lanes<const LANES: usize>(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
+pub(super) fn lanes<const LANES: usize>(values: &[f32], init: f32, f: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
     let mut acc = [init; LANES];
     let chunks = values.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -132,7 +132,7 @@ fn lanes<const LANES: usize>(values: &[f32], init: f32, f: impl Fn(f32, f32) -> 
 /// `expf`), `2^n` from the exponent bits. Below -87 it returns about 1e-38 instead of a
 /// subnormal or 0: nothing next to the row's maximum term, which is 1.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(super) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;

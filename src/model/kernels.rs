@@ -43,6 +43,13 @@ pub fn fused_cpu(device: &Device) -> bool {
     !plain() && !device.is_autodiff() && *device == Device::flex()
 }
 
+/// Whether training on `device` runs the fused autodiff operations
+/// ([`super::autodiff_softmax`]) where its tensors live on Burn's CPU backend, unless plain ops
+/// were asked for.
+pub fn fused_cpu_training(device: &Device) -> bool {
+    !plain() && device.is_autodiff()
+}
+
 /// Whether attention on `device` runs the fused WGSL kernel ([`super::gpu_attention`]): on
 /// Burn's CubeCL backend (wgpu natively, WebGPU in the browser) without autodiff, unless plain
 /// ops were asked for.

@@ -24,6 +24,8 @@
 pub mod affine_transform;
 #[doc(hidden)]
 pub mod attention_fixture;
+#[cfg(not(target_arch = "wasm32"))]
+mod autodiff_softmax;
 pub mod block;
 pub mod bounds;
 pub mod cab;

@@ -1,0 +1,271 @@
+//! Attention's softmax in training: `P = softmax(S + bias)` over the keys as one autodiff
+//! operation on Burn's CPU backend, with its own backward `dS = P ⊙ (dP - rowsum(dP ⊙ P))`.
+//!
+//! Burn builds the softmax of its `attention` under autodiff from primitives (scale, bias add,
+//! max, clamp, subtract, `exp`, sum, clamp, divide): nine passes over the `[windows x heads,
+//! n_q, n_k]` scores forward, about as many backward, each with a score-sized allocation, and
+//! glibc's scalar `expf` twice (the backward of `exp` recomputes it). Here the forward is one
+//! pass per row (bias add, max, the vectorised `exp` of [`super::cpu_softmax`], normalise) and
+//! the backward one pass plus, where the bias is shared by the images, its sum over them. Rows
+//! run in parallel. The plain-ops twin is `softmax(scores + bias)` on Burn's ops; a test
+//! compares the values and both gradients.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{DType, Tensor, TensorData, activation};
+
+use super::cpu_parallel::build_chunks;
+use super::cpu_softmax::{exp, lanes};
+use super::kernels;
+
+/// Rows per parallel task: enough work to amortise the scheduling.
+const ROWS_PER_TASK: usize = 256;
+
+/// `softmax(scores + bias)` over the last axis: the fused operation where
+/// [`kernels::fused_cpu_training`] allows and both tensors live on Burn's CPU backend under
+/// autodiff as f32, else Burn's ops.
+///
+/// # Shapes
+///
+/// - scores: `[B, H, n_q, n_k]`
+/// - bias: `[B, H, n_q, n_k]` or `[1, H, n_q, n_k]` (shared by the B images)
+/// - output: `[B, H, n_q, n_k]`
+pub fn biased_softmax(scores: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
+    match try_fused(&scores, &bias) {
+        Some(probabilities) => probabilities,
+        None => activation::softmax(scores + bias, 3),
+    }
+}
+
+/// [`biased_softmax`] on the fused operation, or `None` where it does not apply.
+fn try_fused(scores: &Tensor<4>, bias: &Tensor<4>) -> Option<Tensor<4>> {
+    let [b, h, n_q, n_k] = scores.dims();
+    let [bias_b, ..] = bias.dims();
+    let fits = bias.dims()[1..] == [h, n_q, n_k] && (bias_b == 1 || bias_b == b) && n_k > 0;
+    if !fits || !kernels::fused_cpu_training(&scores.device()) {
+        return None;
+    }
+    let s = scores.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
+    let w = bias.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
+    let f32s = s.primitive().dtype() == DType::F32 && w.primitive().dtype() == DType::F32;
+    f32s.then(|| Tensor::from_primitive::<Autodiff<Flex>>(fused(s, w, n_k)))
+}
+
+type AutodiffTensor = <Autodiff<Flex> as burn::backend::BackendTypes>::FloatTensorPrimitive;
+
+/// The autodiff operation: the probabilities computed now, kept for the backward.
+fn fused(scores: AutodiffTensor, bias: AutodiffTensor, n_k: usize) -> AutodiffTensor {
+    let shared_bias = bias.primitive().layout().shape().num_elements() < scores.primitive().layout().shape().num_elements();
+    let probabilities = forward(&contiguous(scores.primitive()), &contiguous(bias.primitive()), n_k);
+    match BiasedSoftmax.prepare::<NoCheckpointing>([scores.node(), bias.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(State { probabilities: probabilities.clone(), n_k, shared_bias }, probabilities),
+        OpsKind::UnTracked(prep) => prep.finish(probabilities),
+    }
+}
+
+#[derive(Debug)]
+struct BiasedSoftmax;
+
+/// What the backward needs: the forward's probabilities (`[B, H, n_q, n_k]`, contiguous) and
+/// whether the bias was one `[1, H, n_q, n_k]` shared by the images.
+#[derive(Clone, Debug)]
+struct State {
+    probabilities: FlexTensor,
+    n_k: usize,
+    shared_bias: bool,
+}
+
+impl Backward<Flex, 2> for BiasedSoftmax {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let State { probabilities, n_k, shared_bias } = ops.state;
+        let grad = contiguous(&grads.consume::<Flex>(&ops.node));
+        let d_scores = backward(&probabilities, &grad, n_k);
+        let [scores_node, bias_node] = ops.parents;
+        if let Some(node) = bias_node {
+            let d_bias = if shared_bias { sum_images(&d_scores) } else { d_scores.clone() };
+            grads.register::<Flex>(node.id, d_bias);
+        }
+        if let Some(node) = scores_node {
+            grads.register::<Flex>(node.id, d_scores);
+        }
+    }
+}
+
+/// `t` itself where its values are one contiguous f32 run, else a contiguous copy.
+fn contiguous(t: &FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() { t.clone() } else { t.to_contiguous() }
+}
+
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor")
+}
+
+fn tensor_like(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, like.layout().shape().clone()))
+}
+
+/// The probabilities, row by row; a bias smaller than the scores repeats over the images.
+fn forward(scores: &FlexTensor, bias: &FlexTensor, n_k: usize) -> FlexTensor {
+    let (s, w) = (values(scores), values(bias));
+    let out = build_chunks(s.len(), ROWS_PER_TASK * n_k, &[0.0], |task, piece| {
+        let first = task * ROWS_PER_TASK * n_k;
+        for (r, row) in piece.chunks_exact_mut(n_k).enumerate() {
+            let at = first + r * n_k;
+            let bias_at = at % w.len();
+            softmax_row(row, &s[at..at + n_k], &w[bias_at..bias_at + n_k]);
+        }
+    });
+    tensor_like(out, scores)
+}
+
+/// The gradient of the scores, row by row, from the probabilities and their gradient.
+fn backward(probabilities: &FlexTensor, grad: &FlexTensor, n_k: usize) -> FlexTensor {
+    let (p, g) = (values(probabilities), values(grad));
+    let out = build_chunks(p.len(), ROWS_PER_TASK * n_k, &[0.0], |task, piece| {
+        let first = task * ROWS_PER_TASK * n_k;
+        for (r, row) in piece.chunks_exact_mut(n_k).enumerate() {
+            let at = first + r * n_k;
+            softmax_backward_row(row, &p[at..at + n_k], &g[at..at + n_k]);
+        }
+    });
+    tensor_like(out, probabilities)
+}
+
+/// `[B, H, n_q, n_k]` summed over the images into `[1, H, n_q, n_k]`.
+fn sum_images(t: &FlexTensor) -> FlexTensor {
+    let dims = t.layout().shape().clone();
+    let (images, v) = (dims[0], values(t));
+    let per_image = v.len() / images;
+    let chunk = (ROWS_PER_TASK * 64).min(per_image.max(1));
+    let out = build_chunks(per_image, chunk, &[0.0], |task, piece| {
+        let first = task * chunk;
+        for image in v.chunks_exact(per_image) {
+            for (o, x) in piece.iter_mut().zip(&image[first..]) {
+                *o += x;
+            }
+        }
+    });
+    let mut shape = dims;
+    shape[0] = 1;
+    FlexTensor::from_data(TensorData::new(out, shape))
+}
+
+/// `out = softmax(s + w)`, on the widest vectors this CPU has.
+fn softmax_row(out: &mut [f32], s: &[f32], w: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { softmax_row_avx512(out, s, w) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            return unsafe { softmax_row_avx2(out, s, w) };
+        }
+    }
+    softmax_row_portable::<8>(out, s, w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn softmax_row_avx512(out: &mut [f32], s: &[f32], w: &[f32]) {
+    softmax_row_portable::<16>(out, s, w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_row_avx2(out: &mut [f32], s: &[f32], w: &[f32]) {
+    softmax_row_portable::<8>(out, s, w)
+}
+
+/// [`softmax_row`] over `LANES` independent lanes, so that it vectorises.
+#[inline(always)]
+fn softmax_row_portable<const LANES: usize>(out: &mut [f32], s: &[f32], w: &[f32]) {
+    for ((o, &s), &w) in out.iter_mut().zip(s).zip(w) {
+        *o = s + w;
+    }
+    let max = lanes::<LANES>(out, f32::NEG_INFINITY, f32::max);
+    for o in out.iter_mut() {
+        *o = exp(*o - max);
+    }
+    let scale = 1.0 / lanes::<LANES>(out, 0.0, |a, b| a + b);
+    for o in out.iter_mut() {
+        *o *= scale;
+    }
+}
+
+/// `out = p ⊙ (g - Σ g ⊙ p)`, on the widest vectors this CPU has.
+fn softmax_backward_row(out: &mut [f32], p: &[f32], g: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { softmax_backward_row_avx512(out, p, g) };
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: as above.
+            return unsafe { softmax_backward_row_avx2(out, p, g) };
+        }
+    }
+    softmax_backward_row_portable::<8>(out, p, g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn softmax_backward_row_avx512(out: &mut [f32], p: &[f32], g: &[f32]) {
+    softmax_backward_row_portable::<16>(out, p, g)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_backward_row_avx2(out: &mut [f32], p: &[f32], g: &[f32]) {
+    softmax_backward_row_portable::<8>(out, p, g)
+}
+
+/// [`softmax_backward_row`] over `LANES` independent lanes.
+#[inline(always)]
+fn softmax_backward_row_portable<const LANES: usize>(out: &mut [f32], p: &[f32], g: &[f32]) {
+    for ((o, &p), &g) in out.iter_mut().zip(p).zip(g) {
+        *o = p * g;
+    }
+    let dot = lanes::<LANES>(out, 0.0, |a, b| a + b);
+    for ((o, &p), &g) in out.iter_mut().zip(p).zip(g) {
+        *o = p * (g - dot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Distribution, Tolerance};
+
+    /// Values, score gradients and bias gradients of the fused op against Burn's ops, for a
+    /// bias shared by the images and one per image, on rows around the vector widths.
+    #[test]
+    fn fused_softmax_matches_burns_values_and_gradients() {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        for (images, bias_images, n_k) in [(3, 1, 64), (2, 2, 17), (4, 1, 7)] {
+            let scores = Tensor::<4>::random([images, 2, 5, n_k], Distribution::Normal(0.0, 3.0), &device).require_grad();
+            let bias = Tensor::<4>::random([bias_images, 2, 5, n_k], Distribution::Normal(0.0, 1.0), &device).require_grad();
+            // A weighting, so that the gradient reaching the probabilities is not uniform.
+            let weights = Tensor::<4>::random([images, 2, 5, n_k], Distribution::Normal(0.0, 1.0), &device);
+            let check = |p: Tensor<4>| {
+                let grads = (p.clone() * weights.clone()).sum().backward();
+                (p.into_data(), scores.grad(&grads).expect("the scores' gradient").into_data(), bias.grad(&grads).expect("the bias' gradient").into_data())
+            };
+            let fused = check(try_fused(&scores, &bias).expect("the fused op applies"));
+            let plain = check(activation::softmax(scores.clone() + bias.clone(), 3));
+            let tolerance = Tolerance::rel_abs(1e-5, 1e-6);
+            fused.0.assert_approx_eq::<f32>(&plain.0, tolerance);
+            fused.1.assert_approx_eq::<f32>(&plain.1, tolerance);
+            fused.2.assert_approx_eq::<f32>(&plain.2, tolerance);
+        }
+    }
+}
