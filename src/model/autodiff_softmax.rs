@@ -14,19 +14,19 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::backend::{Autodiff, Flex};
-use burn::tensor::{DType, Tensor, TensorData, activation};
+use burn::tensor::{Tensor, activation};
 
+use super::autodiff_flex::{AutodiffTensor, contiguous, from_values, primitive, shape, tensor, values};
 use super::cpu_parallel::build_chunks;
 use super::cpu_softmax::{exp, lanes};
-use super::kernels;
 
 /// Rows per parallel task: enough work to amortise the scheduling.
 const ROWS_PER_TASK: usize = 256;
 
 /// `softmax(scores + bias)` over the last axis: the fused operation where
-/// [`kernels::fused_cpu_training`] allows and both tensors live on Burn's CPU backend under
+/// [`super::kernels::fused_cpu_training`] allows and both tensors live on Burn's CPU backend under
 /// autodiff as f32, else Burn's ops.
 ///
 /// # Shapes
@@ -46,16 +46,9 @@ fn try_fused(scores: &Tensor<4>, bias: &Tensor<4>) -> Option<Tensor<4>> {
     let [b, h, n_q, n_k] = scores.dims();
     let [bias_b, ..] = bias.dims();
     let fits = bias.dims()[1..] == [h, n_q, n_k] && (bias_b == 1 || bias_b == b) && n_k > 0;
-    if !fits || !kernels::fused_cpu_training(&scores.device()) {
-        return None;
-    }
-    let s = scores.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
-    let w = bias.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
-    let f32s = s.primitive().dtype() == DType::F32 && w.primitive().dtype() == DType::F32;
-    f32s.then(|| Tensor::from_primitive::<Autodiff<Flex>>(fused(s, w, n_k)))
+    let (s, w) = (primitive(scores).filter(|_| fits)?, primitive(bias)?);
+    Some(tensor(fused(s, w, n_k)))
 }
-
-type AutodiffTensor = <Autodiff<Flex> as burn::backend::BackendTypes>::FloatTensorPrimitive;
 
 /// The autodiff operation: the probabilities computed now, kept for the backward.
 fn fused(scores: AutodiffTensor, bias: AutodiffTensor, n_k: usize) -> AutodiffTensor {
@@ -97,19 +90,6 @@ impl Backward<Flex, 2> for BiasedSoftmax {
     }
 }
 
-/// `t` itself where its values are one contiguous f32 run, else a contiguous copy.
-fn contiguous(t: &FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() { t.clone() } else { t.to_contiguous() }
-}
-
-fn values(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("a contiguous f32 tensor")
-}
-
-fn tensor_like(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, like.layout().shape().clone()))
-}
-
 /// The probabilities, row by row; a bias smaller than the scores repeats over the images.
 fn forward(scores: &FlexTensor, bias: &FlexTensor, n_k: usize) -> FlexTensor {
     let (s, w) = (values(scores), values(bias));
@@ -121,7 +101,7 @@ fn forward(scores: &FlexTensor, bias: &FlexTensor, n_k: usize) -> FlexTensor {
             softmax_row(row, &s[at..at + n_k], &w[bias_at..bias_at + n_k]);
         }
     });
-    tensor_like(out, scores)
+    from_values(out, shape(scores))
 }
 
 /// The gradient of the scores, row by row, from the probabilities and their gradient.
@@ -134,12 +114,12 @@ fn backward(probabilities: &FlexTensor, grad: &FlexTensor, n_k: usize) -> FlexTe
             softmax_backward_row(row, &p[at..at + n_k], &g[at..at + n_k]);
         }
     });
-    tensor_like(out, probabilities)
+    from_values(out, shape(probabilities))
 }
 
 /// `[B, H, n_q, n_k]` summed over the images into `[1, H, n_q, n_k]`.
 fn sum_images(t: &FlexTensor) -> FlexTensor {
-    let dims = t.layout().shape().clone();
+    let dims = shape(t);
     let (images, v) = (dims[0], values(t));
     let per_image = v.len() / images;
     let chunk = (ROWS_PER_TASK * 64).min(per_image.max(1));
@@ -151,9 +131,9 @@ fn sum_images(t: &FlexTensor) -> FlexTensor {
             }
         }
     });
-    let mut shape = dims;
-    shape[0] = 1;
-    FlexTensor::from_data(TensorData::new(out, shape))
+    let mut summed = dims;
+    summed[0] = 1;
+    from_values(out, summed)
 }
 
 /// `out = softmax(s + w)`, on the widest vectors this CPU has.

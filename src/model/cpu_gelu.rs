@@ -7,7 +7,6 @@
 //! vectorises, compiled for AVX2 + FMA where the CPU has them, and run over chunks in parallel
 //! natively. The plain-ops twin is Burn's `gelu`; a test compares them.
 
-use burn::tensor::activation;
 use burn::tensor::{Tensor, TensorData};
 
 use super::cpu_parallel::for_each_chunk;
@@ -24,12 +23,21 @@ const CHUNK: usize = 1 << 14;
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
     if !kernels::fused_cpu(&device) {
-        return activation::gelu(x);
+        return gelu_unfused(x);
     }
     let shape = x.shape();
     let mut values = x.into_data().convert::<f32>().try_into_vec::<f32>().expect("converted to f32");
     for_each_chunk(&mut values, CHUNK, |_, piece| gelu_in_place(piece));
     Tensor::from_data(TensorData::new(values, shape), &device)
+}
+
+/// GELU off the fused inference kernel: in training on the CPU the fused autodiff operation
+/// ([`super::autodiff_gelu`]), else Burn's op.
+pub fn gelu_unfused<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return super::autodiff_gelu::gelu(x);
+    #[cfg(target_arch = "wasm32")]
+    burn::tensor::activation::gelu(x)
 }
 
 pub(super) fn gelu_in_place(values: &mut [f32]) {
@@ -56,7 +64,7 @@ fn gelu_portable(values: &mut [f32]) {
 
 /// `erf(x)` within about 1e-7: `x P(x²) / Q(x²)` on [-4, 4], the input clamped there.
 #[inline(always)]
-fn erf(x: f32) -> f32 {
+pub(super) fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
     let p = -2.726_142_3e-10;
@@ -77,6 +85,7 @@ fn erf(x: f32) -> f32 {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+    use burn::tensor::activation;
     use burn::tensor::{Device, Distribution, Tolerance};
 
     #[test]

@@ -25,6 +25,10 @@ pub mod affine_transform;
 #[doc(hidden)]
 pub mod attention_fixture;
 #[cfg(not(target_arch = "wasm32"))]
+mod autodiff_flex;
+#[cfg(not(target_arch = "wasm32"))]
+mod autodiff_gelu;
+#[cfg(not(target_arch = "wasm32"))]
 mod autodiff_softmax;
 pub mod block;
 pub mod bounds;
