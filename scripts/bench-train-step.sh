@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Seconds per training step of the bundled denoiser's command, for one or more `grl` binaries,
-# alternating, several rounds: (t(25 steps) - t(5 steps)) / 20, so start-up, table building and
+# alternating, several rounds: (t(LONG steps) - t(SHORT steps)) / (LONG - SHORT), so start-up, table building and
 # the final save cancel out. Each run starts from a fresh run folder.
 #
-# Usage: scripts/bench-train-step.sh [--rounds N] 'LABEL=GRL [ARGS...]' ...
+# Usage: scripts/bench-train-step.sh [--rounds N] [--steps SHORT LONG] 'LABEL=GRL [ARGS...]' ...
+#   (--steps: the two run lengths, 5 and 25 unless given; longer runs average more steps)
 #   e.g. scripts/bench-train-step.sh 'old=/tmp/grl-old' 'new1=target/release/grl --threads 1'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=3
+short=5 long=25
 if [ "${1:-}" = --rounds ]; then rounds=$2; shift 2; fi
+if [ "${1:-}" = --steps ]; then short=$2 long=$3; shift 3; fi
 [ $# -ge 1 ] || { echo "usage: $0 [--rounds N] 'LABEL=GRL [ARGS...]' ..." >&2; exit 2; }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -30,9 +33,9 @@ for round in $(seq 1 "$rounds"); do
   for case in "$@"; do
     label=${case%%=*}
     read -r -a cmd <<< "${case#*=}"
-    t5=$(time_steps 5 "${cmd[@]}")
-    t25=$(time_steps 25 "${cmd[@]}")
-    printf 'round %d  %-10s %.3f s per step  (5 steps %.1f s, 25 steps %.1f s)\n' \
-      "$round" "$label" "$(echo "($t25 - $t5) / 20" | bc -l)" "$t5" "$t25"
+    t_short=$(time_steps "$short" "${cmd[@]}")
+    t_long=$(time_steps "$long" "${cmd[@]}")
+    printf 'round %d  %-10s %.3f s per step  (%d steps %.1f s, %d steps %.1f s)\n' \
+      "$round" "$label" "$(echo "($t_long - $t_short) / ($long - $short)" | bc -l)" "$short" "$t_short" "$long" "$t_long"
   done
 done

@@ -205,7 +205,7 @@ pub fn attend_plain(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<3>, m
     }
 }
 
-/// `softmax(q k^T + bias) v`: on Burn's `attention` op, in training on [`super::autodiff_softmax`].
+/// `softmax(q k^T + bias) v`: on Burn's `attention` op, in training on [`super::autodiff_matmul`] and [`super::autodiff_softmax`].
 ///
 /// # Shapes
 ///
@@ -215,9 +215,10 @@ pub fn attend_plain(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<3>, m
 fn attend(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
     #[cfg(not(target_arch = "wasm32"))]
     if kernels::fused_cpu_training(&q.device()) {
-        // Training: the softmax as one operation with its own backward.
-        let scores = q.matmul(k.swap_dims(2, 3));
-        return super::autodiff_softmax::biased_softmax(scores, bias).matmul(v);
+        // Training: the products and the softmax as operations with their own backward.
+        use super::autodiff_matmul::matmul;
+        let scores = matmul(q, k, true);
+        return matmul(super::autodiff_softmax::biased_softmax(scores, bias), v, false);
     }
     let options = AttentionModuleOptions { scale: Some(1.0), softcap: None, is_causal: false };
     attention(q, k, v, None, Some(bias), options)

@@ -41,7 +41,7 @@ pub enum Activation {
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>, activation: Activation) -> Tensor<D> {
     let device = x.device();
     if !kernels::fused_cpu(&device) {
-        let y = layer.forward(x);
+        let y = linear_unfused(layer, x);
         return match activation {
             Activation::Identity => y,
             Activation::Gelu => super::cpu_gelu::gelu_unfused(y),
@@ -52,6 +52,25 @@ pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>, activation: Activati
     let out = with_values(&x, |values| linear_slice(layer, values, activation));
     dims[D - 1] = layer.weight.dims()[1];
     Tensor::from_data(TensorData::new(out, dims), &device)
+}
+
+/// The layer on Burn's ops, its product in training on the CPU as the fused autodiff operation
+/// ([`super::autodiff_matmul`]) over all rows at once.
+fn linear_unfused<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if kernels::fused_cpu_training(&x.device()) {
+        let mut dims = x.dims();
+        let [d_in, d_out] = layer.weight.dims();
+        let rows = dims[..D - 1].iter().product();
+        let y = super::autodiff_matmul::matmul(x.reshape([1, rows, d_in]), layer.weight.val().unsqueeze::<3>(), false);
+        let y = match &layer.bias {
+            Some(bias) => y + bias.val().unsqueeze::<3>(),
+            None => y,
+        };
+        dims[D - 1] = d_out;
+        return y.reshape(dims);
+    }
+    layer.forward(x)
 }
 
 /// [`linear`]'s kernel on row-major values: `x` holds rows of `d_in` values, the output as many

@@ -29,6 +29,8 @@ mod autodiff_flex;
 #[cfg(not(target_arch = "wasm32"))]
 mod autodiff_gelu;
 #[cfg(not(target_arch = "wasm32"))]
+mod autodiff_matmul;
+#[cfg(not(target_arch = "wasm32"))]
 mod autodiff_softmax;
 pub mod block;
 pub mod bounds;

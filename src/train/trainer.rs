@@ -161,8 +161,10 @@ pub fn train(settings: &TrainSettings, files: &RunFiles, hooks: &mut impl TrainH
         .map_err(|e| format!("cannot write the log: {e}"))?;
     let mut loss_sum = 0.0;
     let mut loss_count = 0;
-    // One part of the batch per CPU thread (`--threads`), each on its own fork of the model.
-    let parts = rayon::current_num_threads();
+    // One part of the batch per CPU thread (`--threads`), each on its own fork of the model; at
+    // least two, which on one thread is faster too (0.39 against 0.44 s per step of the bundled
+    // denoiser's command: a part's maps stay in cache).
+    let parts = rayon::current_num_threads().max(2);
     let stop_at = files.stop_after.map_or(settings.steps, |n| (progress.step + n).min(settings.steps));
     while progress.step < stop_at {
         let mut rng = step_rng(settings.seed, progress.step);
