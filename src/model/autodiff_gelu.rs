@@ -19,6 +19,7 @@ use burn::tensor::{Tensor, activation};
 use super::autodiff_flex::{AutodiffTensor, contiguous, from_values, primitive, shape, tensor, values};
 use super::cpu_gelu::{erf, gelu_in_place};
 use super::cpu_parallel::build_chunks;
+use super::cpu_simd::vectorised;
 use super::cpu_softmax::exp;
 
 /// Elements per parallel task.
@@ -72,36 +73,14 @@ impl Backward<Flex, 1> for Gelu {
     }
 }
 
-/// `out = g (Φ(x) + x φ(x))`, on the widest vectors this CPU has.
-fn derivative_times(out: &mut [f32], x: &[f32], g: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { derivative_times_avx512(out, x, g) };
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            return unsafe { derivative_times_avx2(out, x, g) };
-        }
-    }
-    derivative_times_portable(out, x, g)
-}
+vectorised!(
+    /// `out = g (Φ(x) + x φ(x))`, on the widest vectors this CPU has.
+    fn derivative_times(out: &mut [f32], x: &[f32], g: &[f32]) => derivative_times_lanes
+);
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn derivative_times_avx512(out: &mut [f32], x: &[f32], g: &[f32]) {
-    derivative_times_portable(out, x, g)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn derivative_times_avx2(out: &mut [f32], x: &[f32], g: &[f32]) {
-    derivative_times_portable(out, x, g)
-}
-
+/// [`derivative_times`], element by element (nothing folds across lanes).
 #[inline(always)]
-fn derivative_times_portable(out: &mut [f32], x: &[f32], g: &[f32]) {
+fn derivative_times_lanes<const LANES: usize>(out: &mut [f32], x: &[f32], g: &[f32]) {
     const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
     for ((o, &x), &g) in out.iter_mut().zip(x).zip(g) {
         let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));

@@ -20,6 +20,7 @@ use burn::tensor::{Tensor, activation};
 
 use super::autodiff_flex::{AutodiffTensor, contiguous, from_values, primitive, shape, tensor, values};
 use super::cpu_parallel::build_chunks;
+use super::cpu_simd::vectorised;
 use super::cpu_softmax::{exp, lanes};
 
 /// Rows per parallel task: enough work to amortise the scheduling.
@@ -136,37 +137,14 @@ fn sum_images(t: &FlexTensor) -> FlexTensor {
     from_values(out, summed)
 }
 
-/// `out = softmax(s + w)`, on the widest vectors this CPU has.
-fn softmax_row(out: &mut [f32], s: &[f32], w: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { softmax_row_avx512(out, s, w) };
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            return unsafe { softmax_row_avx2(out, s, w) };
-        }
-    }
-    softmax_row_portable::<8>(out, s, w)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn softmax_row_avx512(out: &mut [f32], s: &[f32], w: &[f32]) {
-    softmax_row_portable::<16>(out, s, w)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_row_avx2(out: &mut [f32], s: &[f32], w: &[f32]) {
-    softmax_row_portable::<8>(out, s, w)
-}
+vectorised!(
+    /// `out = softmax(s + w)`, on the widest vectors this CPU has.
+    fn softmax_row(out: &mut [f32], s: &[f32], w: &[f32]) => softmax_row_lanes
+);
 
 /// [`softmax_row`] over `LANES` independent lanes, so that it vectorises.
 #[inline(always)]
-fn softmax_row_portable<const LANES: usize>(out: &mut [f32], s: &[f32], w: &[f32]) {
+fn softmax_row_lanes<const LANES: usize>(out: &mut [f32], s: &[f32], w: &[f32]) {
     for ((o, &s), &w) in out.iter_mut().zip(s).zip(w) {
         *o = s + w;
     }
@@ -183,37 +161,14 @@ fn softmax_row_portable<const LANES: usize>(out: &mut [f32], s: &[f32], w: &[f32
     }
 }
 
-/// `out = p ⊙ (g - Σ g ⊙ p)`, on the widest vectors this CPU has.
-fn softmax_backward_row(out: &mut [f32], p: &[f32], g: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has the features the function is compiled for.
-            return unsafe { softmax_backward_row_avx512(out, p, g) };
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            return unsafe { softmax_backward_row_avx2(out, p, g) };
-        }
-    }
-    softmax_backward_row_portable::<8>(out, p, g)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn softmax_backward_row_avx512(out: &mut [f32], p: &[f32], g: &[f32]) {
-    softmax_backward_row_portable::<16>(out, p, g)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_backward_row_avx2(out: &mut [f32], p: &[f32], g: &[f32]) {
-    softmax_backward_row_portable::<8>(out, p, g)
-}
+vectorised!(
+    /// `out = p ⊙ (g - Σ g ⊙ p)`, on the widest vectors this CPU has.
+    fn softmax_backward_row(out: &mut [f32], p: &[f32], g: &[f32]) => softmax_backward_row_lanes
+);
 
 /// [`softmax_backward_row`] over `LANES` independent lanes.
 #[inline(always)]
-fn softmax_backward_row_portable<const LANES: usize>(out: &mut [f32], p: &[f32], g: &[f32]) {
+fn softmax_backward_row_lanes<const LANES: usize>(out: &mut [f32], p: &[f32], g: &[f32]) {
     for ((o, &p), &g) in out.iter_mut().zip(p).zip(g) {
         *o = p * g;
     }

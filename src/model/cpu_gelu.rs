@@ -4,12 +4,13 @@
 //! GRL forward (`docs/performance.md`). Here erf is a rational function on [-4, 4] (the minimax
 //! approximation Eigen and XLA use for f32: about 2e-7 from erf in f32 arithmetic; beyond ±4,
 //! erf is ±1 in f32), so GELU is within 2e-6 of libm's everywhere. Branch-free so that the loop
-//! vectorises, compiled for AVX2 + FMA where the CPU has them, and run over chunks in parallel
+//! vectorises, compiled for AVX-512 or AVX2 + FMA where the CPU has them, and run over chunks in parallel
 //! natively. The plain-ops twin is Burn's `gelu`; a test compares them.
 
 use burn::tensor::{Tensor, TensorData};
 
 use super::cpu_parallel::for_each_chunk;
+use super::cpu_simd::vectorised;
 use super::kernels;
 
 /// Elements per parallel task: large enough to amortise the scheduling.
@@ -40,23 +41,14 @@ pub fn gelu_unfused<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     burn::tensor::activation::gelu(x)
 }
 
-pub(super) fn gelu_in_place(values: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        return unsafe { gelu_avx2(values) };
-    }
-    gelu_portable(values)
-}
+vectorised!(
+    /// GELU of every value in place, on the widest vectors this CPU has.
+    pub(super) fn gelu_in_place(values: &mut [f32]) => gelu_lanes
+);
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_avx2(values: &mut [f32]) {
-    gelu_portable(values)
-}
-
+/// [`gelu_in_place`], value by value (nothing folds across lanes).
 #[inline(always)]
-fn gelu_portable(values: &mut [f32]) {
+fn gelu_lanes<const LANES: usize>(values: &mut [f32]) {
     for x in values.iter_mut() {
         *x = 0.5 * *x * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
     }

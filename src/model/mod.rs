@@ -47,6 +47,7 @@ mod cpu_mixed_attention;
 mod cpu_parallel;
 mod cpu_pool;
 mod cpu_shuffle;
+mod cpu_simd;
 mod cpu_softmax;
 mod cpu_values;
 pub mod cpu_windows;
