@@ -29,7 +29,7 @@ python3 scripts/npm-manifest.py "$out_dir"
 wasm="$out_dir/grl_wasm_bg.wasm"
 flags=$(python3 scripts/config.py get build.wasm-opt)
 key=$( (sha256sum "$wasm" | cut -d' ' -f1; echo "$flags"; www/node_modules/.bin/wasm-opt --version) | sha256sum | cut -d' ' -f1)
-cached="$CARGO_TARGET_DIR/../wasm-opt-cache/$key.wasm"
+cached="$GRL_CACHE/wasm-opt-cache/$key.wasm"
 if [ -f "$cached" ]; then
   step "wasm-opt: unchanged input, cached output"
 else

@@ -40,7 +40,7 @@ install_cargo_tool() {
   if "$binary" --version 2>/dev/null | grep -q " $version\$"; then return; fi
   step "cargo install $crate $version (several minutes, once per machine)"
   # A target dir of its own under the cache, so an interrupted install resumes where it stopped.
-  cargo install "$crate" --version "$version" --target-dir "$CARGO_TARGET_DIR/../tools" "$@"
+  cargo install "$crate" --version "$version" --target-dir "$GRL_CACHE/tools" "$@"
 }
 
 install_npm_packages() {
