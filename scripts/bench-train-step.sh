@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Seconds per training step of the bundled denoiser's command, for one or more `grl` binaries,
-# alternating, several rounds: (t(LONG steps) - t(SHORT steps)) / (LONG - SHORT), so start-up, table building and
-# the final save cancel out. Each run starts from a fresh run folder.
+# alternating, several rounds: (t(LONG steps) - t(SHORT steps)) / (LONG - SHORT), so start-up,
+# table building and the final save cancel out. Each run starts from a fresh run folder.
 #
 # Usage: scripts/bench-train-step.sh [--rounds N] [--steps SHORT LONG] 'LABEL=GRL [ARGS...]' ...
 #   (--steps: the two run lengths, 5 and 25 unless given; longer runs average more steps)
@@ -12,7 +12,7 @@ rounds=3
 short=5 long=25
 if [ "${1:-}" = --rounds ]; then rounds=$2; shift 2; fi
 if [ "${1:-}" = --steps ]; then short=$2 long=$3; shift 3; fi
-[ $# -ge 1 ] || { echo "usage: $0 [--rounds N] 'LABEL=GRL [ARGS...]' ..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 [--rounds N] [--steps SHORT LONG] 'LABEL=GRL [ARGS...]' ..." >&2; exit 2; }
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 

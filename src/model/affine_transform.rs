@@ -205,7 +205,8 @@ pub fn attend_plain(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<3>, m
     }
 }
 
-/// `softmax(q k^T + bias) v`: on Burn's `attention` op, in training on [`super::autodiff_matmul`] and [`super::autodiff_softmax`].
+/// `softmax(q k^T + bias) v`: on Burn's `attention` op, in training on
+/// [`super::autodiff_matmul`] and [`super::autodiff_softmax`].
 ///
 /// # Shapes
 ///

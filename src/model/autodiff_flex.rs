@@ -1,7 +1,10 @@
-//! What the fused autodiff operations ([`super::autodiff_softmax`], [`super::autodiff_gelu`])
-//! share: a training tensor's primitive on Burn's CPU backend under autodiff, its values as one
-//! contiguous f32 run, and new backend tensors made from values without a copy.
+//! What the fused autodiff operations ([`super::autodiff_softmax`], [`super::autodiff_gelu`],
+//! [`super::autodiff_matmul`]) share: a training tensor's primitive on Burn's CPU backend under
+//! autodiff, an operation's record in the graph, its values as one contiguous f32 run, and new
+//! backend tensors made from values without a copy.
 
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::ops::{Backward, NodeGuard, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, BackendTypes, Flex};
 use burn::tensor::{DType, Shape, Tensor, TensorData};
@@ -24,6 +27,15 @@ pub fn primitive<const D: usize>(x: &Tensor<D>) -> Option<AutodiffTensor> {
 /// The tensor of a primitive made by a fused operation.
 pub fn tensor<const D: usize>(primitive: AutodiffTensor) -> Tensor<D> {
     Tensor::from_primitive::<Autodiff<Flex>>(primitive)
+}
+
+/// `output`, computed by `op` from the tensors whose graph nodes are `inputs`, recorded in the
+/// graph with the `state` its backward reads (dropped where no input needs a gradient).
+pub fn record<O: Backward<Flex, N>, const N: usize>(op: O, inputs: [NodeGuard; N], state: O::State, output: FlexTensor) -> AutodiffTensor {
+    match op.prepare::<NoCheckpointing>(inputs).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(state, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
 }
 
 /// `t` itself where its values are one contiguous f32 run, else a contiguous copy.

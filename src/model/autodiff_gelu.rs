@@ -10,13 +10,12 @@
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Tensor, activation};
 
-use super::autodiff_flex::{AutodiffTensor, contiguous, from_values, primitive, shape, tensor, values};
+use super::autodiff_flex::{AutodiffTensor, contiguous, from_values, primitive, record, shape, tensor, values};
 use super::cpu_gelu::{erf, gelu_in_place};
 use super::cpu_parallel::build_chunks;
 use super::cpu_simd::vectorised;
@@ -46,10 +45,7 @@ fn fused(x: AutodiffTensor) -> AutodiffTensor {
         gelu_in_place(piece);
     });
     let output = from_values(out, shape(&input));
-    match Gelu.prepare::<NoCheckpointing>([x.node()]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(input, output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    }
+    record(Gelu, [x.node()], input, output)
 }
 
 #[derive(Debug)]

@@ -11,13 +11,12 @@
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 
-use super::autodiff_flex::{AutodiffTensor, contiguous, from_values, primitive, shape, tensor, values};
+use super::autodiff_flex::{AutodiffTensor, contiguous, from_values, primitive, record, shape, tensor, values};
 use super::cpu_gemm;
 use super::cpu_parallel::build_chunks;
 
@@ -98,10 +97,7 @@ fn fused(a: AutodiffTensor, b: AutodiffTensor, transpose_b: bool) -> AutodiffTen
     let mut out_shape = dims.clone();
     out_shape[d - 1] = n;
     let output = from_values(product.run(values(&lhs), values(&rhs)), out_shape);
-    match Matmul.prepare::<NoCheckpointing>([a.node(), b.node()]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(State { lhs, rhs, product }, output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    }
+    record(Matmul, [a.node(), b.node()], State { lhs, rhs, product }, output)
 }
 
 #[derive(Debug)]

@@ -11,14 +11,13 @@
 //! compares the values and both gradients.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Tensor, activation};
 
-use super::autodiff_flex::{AutodiffTensor, contiguous, from_values, primitive, shape, tensor, values};
+use super::autodiff_flex::{AutodiffTensor, contiguous, from_values, primitive, record, shape, tensor, values};
 use super::cpu_parallel::build_chunks;
 use super::cpu_simd::vectorised;
 use super::cpu_softmax::{exp, lanes};
@@ -48,17 +47,14 @@ fn try_fused(scores: &Tensor<4>, bias: &Tensor<4>) -> Option<Tensor<4>> {
     let [bias_b, ..] = bias.dims();
     let fits = bias.dims()[1..] == [h, n_q, n_k] && (bias_b == 1 || bias_b == b) && n_k > 0;
     let (s, w) = (primitive(scores).filter(|_| fits)?, primitive(bias)?);
-    Some(tensor(fused(s, w, n_k)))
+    Some(tensor(fused(s, w)))
 }
 
 /// The autodiff operation: the probabilities computed now, kept for the backward.
-fn fused(scores: AutodiffTensor, bias: AutodiffTensor, n_k: usize) -> AutodiffTensor {
-    let shared_bias = bias.primitive().layout().shape().num_elements() < scores.primitive().layout().shape().num_elements();
-    let probabilities = forward(&contiguous(scores.primitive()), &contiguous(bias.primitive()), n_k);
-    match BiasedSoftmax.prepare::<NoCheckpointing>([scores.node(), bias.node()]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(State { probabilities: probabilities.clone(), n_k, shared_bias }, probabilities),
-        OpsKind::UnTracked(prep) => prep.finish(probabilities),
-    }
+fn fused(scores: AutodiffTensor, bias: AutodiffTensor) -> AutodiffTensor {
+    let shared_bias = shape(bias.primitive())[0] < shape(scores.primitive())[0];
+    let probabilities = forward(&contiguous(scores.primitive()), &contiguous(bias.primitive()));
+    record(BiasedSoftmax, [scores.node(), bias.node()], State { probabilities: probabilities.clone(), shared_bias }, probabilities)
 }
 
 #[derive(Debug)]
@@ -69,7 +65,6 @@ struct BiasedSoftmax;
 #[derive(Clone, Debug)]
 struct State {
     probabilities: FlexTensor,
-    n_k: usize,
     shared_bias: bool,
 }
 
@@ -77,9 +72,9 @@ impl Backward<Flex, 2> for BiasedSoftmax {
     type State = State;
 
     fn backward(self, ops: Ops<State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let State { probabilities, n_k, shared_bias } = ops.state;
+        let State { probabilities, shared_bias } = ops.state;
         let grad = contiguous(&grads.consume::<Flex>(&ops.node));
-        let d_scores = backward(&probabilities, &grad, n_k);
+        let d_scores = backward(&probabilities, &grad);
         let [scores_node, bias_node] = ops.parents;
         if let Some(node) = bias_node {
             let d_bias = if shared_bias { sum_images(&d_scores) } else { d_scores.clone() };
@@ -92,30 +87,32 @@ impl Backward<Flex, 2> for BiasedSoftmax {
 }
 
 /// The probabilities, row by row; a bias smaller than the scores repeats over the images.
-fn forward(scores: &FlexTensor, bias: &FlexTensor, n_k: usize) -> FlexTensor {
+fn forward(scores: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
     let (s, w) = (values(scores), values(bias));
-    let out = build_chunks(s.len(), ROWS_PER_TASK * n_k, &[0.0], |task, piece| {
-        let first = task * ROWS_PER_TASK * n_k;
-        for (r, row) in piece.chunks_exact_mut(n_k).enumerate() {
-            let at = first + r * n_k;
-            let bias_at = at % w.len();
-            softmax_row(row, &s[at..at + n_k], &w[bias_at..bias_at + n_k]);
-        }
-    });
-    from_values(out, shape(scores))
+    by_rows(scores, |at, row| {
+        let bias_at = at % w.len();
+        softmax_row(row, &s[at..][..row.len()], &w[bias_at..][..row.len()]);
+    })
 }
 
 /// The gradient of the scores, row by row, from the probabilities and their gradient.
-fn backward(probabilities: &FlexTensor, grad: &FlexTensor, n_k: usize) -> FlexTensor {
+fn backward(probabilities: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
     let (p, g) = (values(probabilities), values(grad));
-    let out = build_chunks(p.len(), ROWS_PER_TASK * n_k, &[0.0], |task, piece| {
+    by_rows(probabilities, |at, row| softmax_backward_row(row, &p[at..][..row.len()], &g[at..][..row.len()]))
+}
+
+/// A new tensor of `like`'s shape, each of its rows (its last axis) written by `f(at, row)`, `at`
+/// the row's first index; rows in parallel, [`ROWS_PER_TASK`] to a task.
+fn by_rows(like: &FlexTensor, f: impl Fn(usize, &mut [f32]) + Sync + Send) -> FlexTensor {
+    let dims = shape(like);
+    let n_k = dims[dims.num_dims() - 1];
+    let out = build_chunks(dims.num_elements(), ROWS_PER_TASK * n_k, &[0.0], |task, piece| {
         let first = task * ROWS_PER_TASK * n_k;
         for (r, row) in piece.chunks_exact_mut(n_k).enumerate() {
-            let at = first + r * n_k;
-            softmax_backward_row(row, &p[at..at + n_k], &g[at..at + n_k]);
+            f(first + r * n_k, row);
         }
     });
-    from_values(out, shape(probabilities))
+    from_values(out, dims)
 }
 
 /// `[B, H, n_q, n_k]` summed over the images into `[1, H, n_q, n_k]`.

@@ -43,9 +43,9 @@ pub fn fused_cpu(device: &Device) -> bool {
     !plain() && !device.is_autodiff() && *device == Device::flex()
 }
 
-/// Whether training on `device` runs the fused autodiff operations
-/// ([`super::autodiff_matmul`], [`super::autodiff_softmax`], [`super::autodiff_gelu`]) where its tensors live on Burn's CPU backend, unless plain ops
-/// were asked for.
+/// Whether training on `device` runs the fused autodiff operations ([`super::autodiff_matmul`],
+/// [`super::autodiff_softmax`], [`super::autodiff_gelu`]) where its tensors live on Burn's CPU
+/// backend, unless plain ops were asked for.
 pub fn fused_cpu_training(device: &Device) -> bool {
     !plain() && device.is_autodiff()
 }
